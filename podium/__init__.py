@@ -1,0 +1,1 @@
+"""Podium: the command line and the settings shared by every service."""

@@ -1,0 +1,36 @@
+"""The `podium` command line: a thin layer over the services and the ledger API.
+
+Each group of commands lives in `podium/commands/<noun>.py` and registers itself here.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import typer
+
+from podium.commands import stack
+from podium.errors import PodiumError
+from podium.output import err_console
+from podium.settings import ConfigurationError
+
+app = typer.Typer(
+    name="podium",
+    help="Podium: a production runtime for multi-agent AI systems on Apache Kafka.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+for module in (stack,):
+    module.register(app)
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        app()
+    except (ConfigurationError, PodiumError) as exc:
+        err_console.print(f"[red]error:[/red] {exc}")
+        sys.exit(2)

@@ -1,0 +1,1 @@
+"""Command groups of the `podium` command line, one module per noun."""

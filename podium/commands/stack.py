@@ -1,0 +1,7 @@
+"""`podium stack up|down|status` (being written)."""
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    pass

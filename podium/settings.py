@@ -1,0 +1,88 @@
+"""Settings shared by every service: where Kafka and PostgreSQL are.
+
+Each service adds its own settings class beside its code (`PODIUM_POLICY_`, `PODIUM_LEDGER_`, ...).
+All are loaded once at start and passed down; a bad value stops the service with a message that
+names the variable (see `load_settings`).
+"""
+
+from __future__ import annotations
+
+from typing import Literal, TypeVar
+
+from pydantic import Field, ValidationError, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from podium.stack.state import load_state
+
+
+class ConfigurationError(Exception):
+    """A setting is missing or invalid; the message names the variable and the fix."""
+
+
+class KafkaSettings(BaseSettings):
+    """`PODIUM_KAFKA_*`: the cluster, and the SASL/TLS settings of a production cluster."""
+
+    model_config = SettingsConfigDict(env_prefix="PODIUM_KAFKA_", extra="forbid")
+
+    bootstrap: str = Field(
+        default="", description="host:port[,host:port]; defaults to the local stack's broker"
+    )
+    topic_prefix: str = Field(default="podium", pattern=r"^[A-Za-z0-9._-]+$")
+    partitions: int = Field(default=12, ge=1, description="partitions of topics Podium creates")
+    replication_factor: int = Field(default=1, ge=1)
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "OAUTHBEARER"] | None = None
+    sasl_username: str | None = None
+    sasl_password: str | None = None
+    ssl_cafile: str | None = None
+    ssl_certfile: str | None = None
+    ssl_keyfile: str | None = None
+
+    @model_validator(mode="after")
+    def _from_local_stack(self) -> KafkaSettings:
+        if not self.bootstrap:
+            state = load_state()
+            if state.kafka is None:
+                raise ValueError(
+                    "no Kafka broker is configured: set PODIUM_KAFKA_BOOTSTRAP, "
+                    "or start the local stack with `podium stack up`"
+                )
+            self.bootstrap = state.kafka.bootstrap
+        return self
+
+
+class DatabaseSettings(BaseSettings):
+    """`PODIUM_DATABASE_URL`: the PostgreSQL DSN; defaults to the local stack's cluster."""
+
+    model_config = SettingsConfigDict(env_prefix="PODIUM_DATABASE_", extra="forbid")
+
+    url: str = Field(default="", description="postgresql://user@host:port/db")
+
+    @model_validator(mode="after")
+    def _from_local_stack(self) -> DatabaseSettings:
+        if not self.url:
+            state = load_state()
+            if state.postgres is None:
+                raise ValueError(
+                    "no PostgreSQL database is configured: set PODIUM_DATABASE_URL, "
+                    "or start the local stack with `podium stack up`"
+                )
+            self.url = state.postgres.dsn
+        return self
+
+
+SettingsT = TypeVar("SettingsT", bound=BaseSettings)
+
+
+def load_settings(cls: type[SettingsT]) -> SettingsT:
+    """Load a settings class, turning pydantic's error into one line per bad variable."""
+    try:
+        return cls()
+    except ValidationError as exc:
+        prefix = str(cls.model_config.get("env_prefix", ""))
+        problems = []
+        for error in exc.errors():
+            field = ".".join(str(part) for part in error["loc"])
+            name = f"{prefix}{field}".upper() if field else cls.__name__
+            problems.append(f"{name}: {error['msg']}")
+        raise ConfigurationError("; ".join(problems)) from None

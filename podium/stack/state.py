@@ -1,0 +1,68 @@
+"""The local stack's state file: where `podium stack up` records what it started.
+
+Every other command and the tests read the Kafka bootstrap address and the PostgreSQL DSN from
+here, so nobody copies them by hand. `PODIUM_KAFKA_BOOTSTRAP` / `PODIUM_DATABASE_URL` override it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import msgspec
+
+STATE_DIR_ENV = "PODIUM_STACK_DIR"
+
+
+class KafkaProcess(msgspec.Struct, kw_only=True):
+    bootstrap: str
+    pid: int
+    port: int
+    controller_port: int
+    version: str
+    data_dir: str
+
+
+class PostgresProcess(msgspec.Struct, kw_only=True):
+    dsn: str
+    pid: int
+    port: int
+    data_dir: str
+
+
+class StackState(msgspec.Struct, kw_only=True):
+    kafka: KafkaProcess | None = None
+    postgres: PostgresProcess | None = None
+    policy_hmac_key: str | None = None
+    """A random development key for signing policy decisions, made by `podium stack up`; the
+    services use it when `PODIUM_POLICY_HMAC_KEY` is not set."""
+    api_url: str | None = None
+    """The ledger API's base URL on the local stack, recorded by `podium ledger`."""
+
+
+def stack_dir() -> Path:
+    """The folder that holds the stack's data, jars and state file (git-ignored)."""
+    return Path(os.environ.get(STATE_DIR_ENV, Path.cwd() / ".podium")).resolve()
+
+
+def state_file() -> Path:
+    return stack_dir() / "stack.json"
+
+
+def load_state() -> StackState:
+    path = state_file()
+    if not path.exists():
+        return StackState()
+    try:
+        return msgspec.json.decode(path.read_bytes(), type=StackState)
+    except (msgspec.DecodeError, json.JSONDecodeError):
+        return StackState()
+
+
+def save_state(state: StackState) -> None:
+    path = state_file()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_bytes(msgspec.json.format(msgspec.json.encode(state)))
+    tmp.replace(path)

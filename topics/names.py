@@ -1,0 +1,100 @@
+"""Topic and consumer-group names: the public contract of SPEC.md, under a configurable prefix."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+_AGENT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,200}$")
+
+
+@dataclass(frozen=True, slots=True)
+class TopicNames:
+    """Every topic and group name Podium uses, derived from one prefix (default `podium`)."""
+
+    prefix: str = "podium"
+
+    @property
+    def tasks(self) -> str:
+        """`TaskRequested` from any service; read by the dispatcher."""
+        return f"{self.prefix}.tasks"
+
+    @property
+    def tasks_dlq(self) -> str:
+        return f"{self.prefix}.tasks.dlq"
+
+    def agent(self, agent: str) -> str:
+        """The inbox of an agent role: `Step` messages."""
+        if not _AGENT_NAME.match(agent):
+            raise ValueError(f"agent name {agent!r} cannot be used in a topic name")
+        return f"{self.prefix}.agent.{agent}"
+
+    def agent_dlq(self, agent: str) -> str:
+        return f"{self.agent(agent)}.dlq"
+
+    def agent_joins(self, agent: str) -> str:
+        """Compacted changelog of the join state of an agent role, partitioned like its inbox."""
+        return f"{self.agent(agent)}.joins"
+
+    @property
+    def policy_requests(self) -> str:
+        return f"{self.prefix}.policy.requests"
+
+    @property
+    def policy_requests_dlq(self) -> str:
+        return f"{self.prefix}.policy.requests.dlq"
+
+    def replies(self, requester: str) -> str:
+        """The reply topic of one requester instance (request-reply)."""
+        return f"{self.prefix}.replies.{requester}"
+
+    @property
+    def events(self) -> str:
+        return f"{self.prefix}.events"
+
+    @property
+    def events_dlq(self) -> str:
+        return f"{self.prefix}.events.dlq"
+
+    @property
+    def results(self) -> str:
+        return f"{self.prefix}.results"
+
+    @property
+    def manifests(self) -> str:
+        """Compacted: the applied manifests and compiled routing tables."""
+        return f"{self.prefix}.manifests"
+
+    @property
+    def approvals(self) -> str:
+        return f"{self.prefix}.approvals"
+
+    # Consumer groups.
+
+    def actor_group(self, agent: str) -> str:
+        return f"{self.prefix}.actor.{agent}"
+
+    @property
+    def dispatcher_group(self) -> str:
+        return f"{self.prefix}.dispatcher"
+
+    @property
+    def policy_group(self) -> str:
+        return f"{self.prefix}.policy"
+
+    @property
+    def ledger_group(self) -> str:
+        return f"{self.prefix}.ledger"
+
+    def core_topics(self) -> list[str]:
+        """The topics every deployment has, whatever systems are applied."""
+        return [
+            self.tasks,
+            self.tasks_dlq,
+            self.policy_requests,
+            self.policy_requests_dlq,
+            self.events,
+            self.events_dlq,
+            self.results,
+            self.approvals,
+        ]
