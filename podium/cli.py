@@ -9,8 +9,9 @@ import logging
 import sys
 
 import typer
+from rich.markup import escape
 
-from podium.commands import stack
+from podium.commands import get, ledger, manifests, policy, run, services, stack
 from podium.errors import PodiumError
 from podium.output import err_console
 from podium.settings import ConfigurationError
@@ -23,7 +24,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-for module in (stack,):
+for module in (stack, ledger, manifests, get, run, policy, services):
     module.register(app)
 
 
@@ -32,5 +33,5 @@ def main() -> None:
     try:
         app()
     except (ConfigurationError, PodiumError) as exc:
-        err_console.print(f"[red]error:[/red] {exc}")
+        err_console.print(f"[red]error:[/red] {escape(str(exc))}", soft_wrap=True)
         sys.exit(2)

@@ -14,8 +14,10 @@ from rich.console import Console
 from rich.table import Table
 from ruamel.yaml import YAML
 
-console = Console()
-err_console = Console(stderr=True)
+# Piped output (a log file, `make demo`, CI) is not cut to rich's default of 80 columns.
+_PIPED_WIDTH = 160
+console = Console(width=None if sys.stdout.isatty() else _PIPED_WIDTH)
+err_console = Console(stderr=True, width=None if sys.stderr.isatty() else _PIPED_WIDTH)
 
 
 class OutputFormat(enum.StrEnum):

@@ -80,9 +80,15 @@ def load_settings(cls: type[SettingsT]) -> SettingsT:
         return cls()
     except ValidationError as exc:
         prefix = str(cls.model_config.get("env_prefix", ""))
+        aliases = {field.alias for field in cls.model_fields.values() if field.alias}
         problems = []
         for error in exc.errors():
             field = ".".join(str(part) for part in error["loc"])
-            name = f"{prefix}{field}".upper() if field else cls.__name__
+            if not field:
+                name = cls.__name__
+            elif field in aliases:
+                name = field.upper()  # an alias is already the whole variable name
+            else:
+                name = f"{prefix}{field}".upper()
             problems.append(f"{name}: {error['msg']}")
         raise ConfigurationError("; ".join(problems)) from None

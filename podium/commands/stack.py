@@ -1,7 +1,100 @@
-"""`podium stack up|down|status` (being written)."""
+"""`podium stack up|down|status`: the local Kafka and PostgreSQL for development and tests."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
 
 import typer
 
+from podium.output import OutputFormat, console, emit
+from podium.settings import load_settings
+from podium.stack import StackSettings, down, state_file, status, up
+
+stack_app = typer.Typer(
+    help="The local development stack: Apache Kafka (KRaft) and PostgreSQL on 127.0.0.1.",
+    no_args_is_help=True,
+)
+
+KafkaPort = Annotated[
+    int | None, typer.Option("--kafka-port", help="Kafka's port [env PODIUM_STACK_KAFKA_PORT]")
+]
+ControllerPort = Annotated[
+    int | None,
+    typer.Option(
+        "--controller-port", help="KRaft controller port [env PODIUM_STACK_KAFKA_CONTROLLER_PORT]"
+    ),
+]
+PostgresPort = Annotated[
+    int | None,
+    typer.Option("--postgres-port", help="PostgreSQL's port [env PODIUM_STACK_POSTGRES_PORT]"),
+]
+Output = Annotated[OutputFormat, typer.Option("--output", "-o", help="table, json or yaml")]
+
+
+def _settings(**overrides: Any) -> StackSettings:
+    settings = load_settings(StackSettings)
+    given = {key: value for key, value in overrides.items() if value is not None}
+    return StackSettings.model_validate({**settings.model_dump(), **given}) if given else settings
+
+
+@stack_app.command("up")
+def up_command(
+    kafka_port: KafkaPort = None,
+    controller_port: ControllerPort = None,
+    postgres_port: PostgresPort = None,
+) -> None:
+    """Start Kafka and PostgreSQL (idempotent: what runs already is reported, not restarted)."""
+    settings = _settings(
+        kafka_port=kafka_port,
+        kafka_controller_port=controller_port,
+        postgres_port=postgres_port,
+    )
+    report = up(settings, progress=lambda message: console.status(message, spinner="dots"))
+    kafka, pg = report.state.kafka, report.state.postgres
+    assert kafka is not None and pg is not None
+    verb = {True: "started", False: "already running"}
+    console.print(
+        f"Kafka {kafka.version}: {verb[report.started_kafka]} (pid {kafka.pid})  "
+        f"bootstrap [bold]{kafka.bootstrap}[/bold]",
+        soft_wrap=True,
+    )
+    console.print(
+        f"PostgreSQL: {verb[report.started_postgres]} (pid {pg.pid})  dsn [bold]{pg.dsn}[/bold]",
+        soft_wrap=True,
+    )
+    console.print(f"state: {state_file()}", style="dim")
+
+
+@stack_app.command("status")
+def status_command(output: Output = OutputFormat.TABLE) -> None:
+    """Show what runs: pids, ports, the bootstrap address and the DSN."""
+    rows = status()
+    value = [
+        {
+            "component": row.name,
+            "running": row.running,
+            "pid": row.pid,
+            "port": row.port,
+            "address": row.address,
+        }
+        for row in rows
+    ]
+    emit(
+        value,
+        output,
+        rows=[{**r, "running": "yes" if r["running"] else "no"} for r in value],
+        columns=["component", "running", "pid", "port", "address"],
+        title=f"stack {state_file().parent}",
+    )
+
+
+@stack_app.command("down")
+def down_command() -> None:
+    """Stop Kafka and PostgreSQL; their data stays for the next `up`."""
+    with console.status("Stopping the stack...", spinner="dots"):
+        down(load_settings(StackSettings))
+    console.print("stack stopped")
+
 
 def register(app: typer.Typer) -> None:
-    pass
+    app.add_typer(stack_app, name="stack")

@@ -42,8 +42,19 @@ class StackState(msgspec.Struct, kw_only=True):
 
 
 def stack_dir() -> Path:
-    """The folder that holds the stack's data, jars and state file (git-ignored)."""
-    return Path(os.environ.get(STATE_DIR_ENV, Path.cwd() / ".podium")).resolve()
+    """The folder that holds the stack's data, jars and state file (git-ignored).
+
+    `PODIUM_STACK_DIR` when set; else the nearest `.podium` folder in the working directory or
+    above it (so commands work from anywhere inside the project); else `./.podium`.
+    """
+    explicit = os.environ.get(STATE_DIR_ENV)
+    if explicit:
+        return Path(explicit).resolve()
+    cwd = Path.cwd().resolve()
+    for folder in (cwd, *cwd.parents):
+        if (folder / ".podium").is_dir():
+            return folder / ".podium"
+    return cwd / ".podium"
 
 
 def state_file() -> Path:

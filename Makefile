@@ -1,0 +1,77 @@
+# The one task file: the README and .ci/run use these targets.
+.DEFAULT_GOAL := help
+SHELL := /bin/bash
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PODIUM := $(BIN)/podium
+PYTEST_ARGS ?= -q
+SOURCES := podium manifests topics actors policy_service ledger tests bench
+
+.PHONY: help install stack-up stack-down stack-status test lint format typecheck schemas demo
+
+help: ## list the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
+
+# The stamp is newer than pyproject.toml once the project is installed: a second run is instant.
+$(VENV)/.installed: pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $@
+
+install: $(VENV)/.installed ## create .venv with the project (editable) and its dev tools
+
+stack-up: install ## start the local Kafka + PostgreSQL (idempotent)
+	$(PODIUM) stack up
+
+stack-down: ## stop the local Kafka + PostgreSQL
+	$(PODIUM) stack down
+
+stack-status: ## show what the local stack runs
+	$(PODIUM) stack status
+
+test: stack-up ## run the test suite against the real stack (no tests collected is a failure)
+	@$(BIN)/pytest $(PYTEST_ARGS); status=$$?; \
+	if [ $$status -eq 5 ]; then echo "pytest collected no tests: failing" >&2; fi; exit $$status
+
+lint: install ## ruff check and format check
+	$(BIN)/ruff check $(SOURCES)
+	$(BIN)/ruff format --check $(SOURCES)
+
+format: install ## apply ruff's formatting and fixes
+	$(BIN)/ruff format $(SOURCES)
+	$(BIN)/ruff check --fix $(SOURCES)
+
+typecheck: install ## mypy --strict on the packages
+	$(BIN)/mypy
+
+schemas: install ## regenerate topics/schemas/ from topics/messages.py
+	$(BIN)/python -m topics.schema_export
+
+# --- Targets of the runtime ---------------------------------------------------------------------
+EXAMPLE := manifests/examples/research-pipeline
+DEMO_INPUT ?= Analyze the current state of AI agent governance in enterprise. What are the main approaches and what's missing?
+
+demo: stack-up ## run the research pipeline end to end, offline (mock model): report, audit trail, spend
+	@mkdir -p .podium
+	$(PODIUM) apply -f $(EXAMPLE)/agents.yaml -f $(EXAMPLE)/system.yaml \
+		-f $(EXAMPLE)/governance.yaml -f $(EXAMPLE)/offline/endpoint.yaml
+	@$(PODIUM) dev > .podium/dev.log 2>&1 & pid=$$!; \
+	trap 'kill $$pid 2>/dev/null; wait $$pid 2>/dev/null' EXIT; \
+	echo "podium dev started (pid $$pid, logs in .podium/dev.log)"; \
+	task=demo-$$(date +%Y%m%d-%H%M%S); \
+	$(PODIUM) run research-pipeline --task-id $$task --timeout 120 --wait \
+		--input "$(DEMO_INPUT)" || exit $$?; \
+	test -s .podium/api-token || $(PODIUM) token create --name demo \
+		--scope audit:read --scope spend:read --save > /dev/null || exit $$?; \
+	echo; echo "--- audit trail of $$task (podium logs $$task)"; \
+	for i in $$(seq 1 50); do \
+		$(PODIUM) logs $$task -o json 2>/dev/null | grep -q '"task.completed"' && break; sleep 0.2; \
+	done; \
+	$(PODIUM) logs $$task; \
+	echo; echo "--- spend of $$task by agent (podium spend --by agent --task $$task)"; \
+	$(PODIUM) spend --by agent --task $$task
+# faults:  fault-injection scenarios, `pytest -m faults`
+# bench:   benchmarks in bench/, printing ratios against the raw baseline

@@ -1,0 +1,58 @@
+"""The join store: branches of a fan-out wait here until the last one arrives.
+
+Every branch of a task lands on the same partition of the join agent's inbox (keyed by task_id).
+The waiting branches live in the partition's keyed state (`PartitionContext.state`, key = join
+id, value = the arrived steps by branch), which `TransactionalProcessor` writes to the compacted
+changelog `podium.agent.<agent>.joins` in the same transaction as the input offset and restores
+on assignment; so the waiting state survives the crash of its replica. When the last branch
+arrives, the merged step runs once and the key is deleted (a tombstone).
+"""
+
+from __future__ import annotations
+
+import logging
+
+import msgspec
+
+from actors.routing import join_key, merged_step
+from actors.transactions import Outbox, PartitionContext
+from topics.messages import Step
+from topics.routing import RouteNode
+
+log = logging.getLogger(__name__)
+
+_encoder = msgspec.json.Encoder()
+_decoder = msgspec.json.Decoder(dict[str, Step])
+
+
+class JoinStore:
+    """Counts join arrivals in a partition's state; pure apart from the outbox it fills."""
+
+    def arrive(
+        self, ctx: PartitionContext, outbox: Outbox, node: RouteNode, step: Step
+    ) -> Step | None:
+        """Record `step`'s arrival; return the merged step when every branch is in, else None."""
+        key = join_key(node, step)
+        state_key = f"join:{step.task_id}:{key.join_id}"
+        raw = ctx.state.get(state_key)
+        arrived: dict[str, Step] = {}
+        if raw is not None:
+            try:
+                arrived = _decoder.decode(raw)
+            except msgspec.DecodeError as exc:
+                log.error("join state %s is unreadable (%s); starting it again", state_key, exc)
+        if key.branch in arrived:
+            log.warning(
+                "join %s: branch %s arrived twice; keeping the first", state_key, key.branch
+            )
+        else:
+            arrived[key.branch] = step
+        if len(arrived) < key.branches:
+            outbox.state[state_key] = _encoder.encode(arrived)
+            return None
+        outbox.state[state_key] = None
+        return merged_step(node, key, list(arrived.values()))
+
+    @staticmethod
+    def waiting(ctx: PartitionContext) -> int:
+        return sum(1 for key in ctx.state if key.startswith("join:"))

@@ -1,0 +1,226 @@
+"""Builds the records of a step's transaction: next steps, events, results, dead letters.
+
+Events written inside a transaction get deterministic ids (`<step_id>:<type>`), so a re-run of a
+step that was aborted writes the same ids, and the ledger's dedupe on `event_id` keeps one.
+Every record carries the current W3C trace context in its headers.
+"""
+
+from __future__ import annotations
+
+import re
+
+from aiokafka import ConsumerRecord
+
+from actors.transactions import Outbox, OutRecord
+from podium import tracing
+from topics.codec import encode, headers_dict, headers_for
+from topics.messages import (
+    DeadLetter,
+    Message,
+    MessageDeadLetteredData,
+    Payload,
+    Step,
+    StepCompletedData,
+    StepFailedData,
+    StepOutput,
+    StepStartedData,
+    TaskCompleted,
+    TaskCompletedData,
+    TaskFailed,
+    TaskFailedData,
+    event,
+)
+from topics.names import TopicNames
+
+_TASK_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:@/-]{0,199}$")
+
+
+class OutboxBuilder:
+    def __init__(self, names: TopicNames, *, source: str) -> None:
+        self._names = names
+        self._source = source
+
+    def raw(self, outbox: Outbox, topic: str, key: str, message: Message) -> None:
+        outbox.add(
+            OutRecord(
+                topic=topic,
+                key=key.encode(),
+                value=encode(message),
+                headers=headers_for(message, tracing.trace_headers()),
+            )
+        )
+
+    def event(
+        self,
+        outbox: Outbox,
+        step: Step,
+        payload: Payload,
+        *,
+        suffix: str | None = None,
+        agent: str | None = None,
+    ) -> None:
+        trace_id, span_id = tracing.current_ids()
+        ev = event(
+            payload,
+            event_id=f"{step.task_id}:{step.step_id}:{suffix or payload.event_type}",
+            task_id=step.task_id,
+            system=step.system,
+            agent=agent if agent is not None else step.agent,
+            step_id=step.step_id,
+            attempt=step.attempt,
+            trace_id=trace_id,
+            span_id=span_id,
+            source=self._source,
+        )
+        self.raw(outbox, self._names.events, step.task_id, ev)
+
+    def step(self, outbox: Outbox, step: Step) -> None:
+        self.raw(outbox, self._names.agent(step.agent), step.task_id, step)
+
+    def started(self, outbox: Outbox, step: Step) -> None:
+        self.event(
+            outbox,
+            step,
+            StepStartedData(
+                upstream=[u.step_id for u in step.upstream],
+                iteration=step.iterations.get(step.agent, 0) + 1,
+            ),
+        )
+
+    def completed(
+        self,
+        outbox: Outbox,
+        step: Step,
+        output: StepOutput,
+        turns: int,
+        next_agents: list[str],
+        loop_exit: str | None,
+    ) -> None:
+        self.event(
+            outbox,
+            step,
+            StepCompletedData(
+                output=output.output,
+                outcome=output.outcome,
+                next=next_agents,
+                model_turns=turns,
+                loop_exit=loop_exit,
+            ),
+        )
+
+    def delegated(self, outbox: Outbox, step: Step, worker: Step) -> None:
+        """A supervisor step parked on a delegation: it completes when the worker answers."""
+        self.event(
+            outbox,
+            step,
+            StepCompletedData(
+                output=f"(delegated to {worker.agent})",
+                next=[worker.agent],
+            ),
+            suffix=f"delegated:{worker.step_id}",
+        )
+
+    def task_completed(self, outbox: Outbox, step: Step, output: StepOutput) -> None:
+        self.event(outbox, step, TaskCompletedData(output=output.output))
+        result = TaskCompleted(task_id=step.task_id, system=step.system, output=output.output)
+        self.raw(outbox, self._names.results, step.task_id, result)
+
+    def fail_step(self, outbox: Outbox, step: Step, error: str, *, dlq: str) -> None:
+        """The step failed for good: DLQ it, fail the task with a readable error."""
+        letter = DeadLetter(
+            topic=self._names.agent(step.agent),
+            partition=-1,
+            offset=-1,
+            key=step.task_id.encode(),
+            value=encode(step),
+            reason=error,
+            service=self._source,
+        )
+        self.raw(outbox, dlq, step.task_id, letter)
+        self.event(outbox, step, StepFailedData(error=error))
+        self.task_failed(outbox, step.task_id, step.system, error, agent=step.agent, step=step)
+
+    def task_failed(
+        self,
+        outbox: Outbox,
+        task_id: str,
+        system: str,
+        error: str,
+        *,
+        agent: str = "",
+        step: Step | None = None,
+    ) -> None:
+        carrier = step or _pseudo_step(task_id, system, agent)
+        self.event(outbox, carrier, TaskFailedData(error=error), agent=agent)
+        result = TaskFailed(task_id=task_id, system=system, error=error, failed_agent=agent)
+        self.raw(outbox, self._names.results, task_id, result)
+
+    def dead_letter(
+        self,
+        record: ConsumerRecord[bytes, bytes],
+        dlq: str,
+        reason: str,
+        *,
+        agent: str = "",
+        task_id: str | None = None,
+        system: str = "",
+    ) -> Outbox:
+        """A message that cannot be processed: DLQ with the reason, and an event when possible."""
+        outbox = Outbox()
+        letter = DeadLetter(
+            topic=record.topic,
+            partition=record.partition,
+            offset=record.offset,
+            key=record.key,
+            value=record.value or b"",
+            headers=headers_dict(record.headers),
+            reason=reason,
+            service=self._source,
+        )
+        outbox.add(
+            OutRecord(
+                topic=dlq,
+                key=record.key,
+                value=encode(letter),
+                headers=headers_for(letter, tracing.trace_headers()),
+            )
+        )
+        tid = task_id or _readable_key(record.key)
+        if tid:
+            carrier = _pseudo_step(
+                tid, system, agent, step_id=f"{record.topic}@{record.partition}:{record.offset}"
+            )
+            self.event(
+                outbox,
+                carrier,
+                MessageDeadLetteredData(
+                    topic=record.topic,
+                    dlq_topic=dlq,
+                    partition=record.partition,
+                    offset=record.offset,
+                    reason=reason,
+                ),
+                agent=agent,
+            )
+        return outbox
+
+
+def _readable_key(key: bytes | None) -> str | None:
+    if not key:
+        return None
+    try:
+        text = key.decode()
+    except UnicodeDecodeError:
+        return None
+    return text if _TASK_ID.match(text) else None
+
+
+def _pseudo_step(task_id: str, system: str, agent: str, *, step_id: str = "task") -> Step:
+    """An envelope for task-level events that belong to no step."""
+    return Step(
+        task_id=task_id,
+        system=system or "unknown",
+        agent=agent or "dispatcher",
+        step_id=step_id,
+        task_input="",
+    )

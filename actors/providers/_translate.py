@@ -1,0 +1,81 @@
+"""Shared helpers of the SDK providers: API keys, options, arguments, SDK error translation."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from typing import Any
+
+import httpx
+
+from actors.providers.errors import PermanentModelError, TransientModelError, error_for_status
+
+
+def api_key_from_env(provider: str, variable: str) -> str:
+    value = os.environ.get(variable, "")
+    if not value:
+        raise PermanentModelError(
+            f"{provider}: the API key variable {variable} is not set; export {variable} "
+            "or point the ModelEndpoint's api_key_env at the variable that holds the key",
+            provider=provider,
+        )
+    return value
+
+
+def check_options(
+    options: Mapping[str, Any], supported: frozenset[str], *, where: str, provider: str
+) -> dict[str, Any]:
+    unknown = sorted(set(options) - supported)
+    if unknown:
+        raise PermanentModelError(
+            f"{where}: options.{unknown[0]} is not supported by the {provider} provider; "
+            f"supported: {', '.join(sorted(supported))}",
+            provider=provider,
+        )
+    return dict(options)
+
+
+def parse_arguments(raw: str | None) -> dict[str, Any]:
+    """A tool call's JSON arguments; invalid JSON is kept under `_invalid_json` so that schema
+    validation rejects it and the model is told, instead of the step failing."""
+    if not raw:
+        return {}
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError:
+        return {"_invalid_json": raw}
+    if isinstance(value, dict):
+        return value
+    return {"_invalid_json": raw}
+
+
+def object_schema(parameters: Mapping[str, Any]) -> dict[str, Any]:
+    if not parameters:
+        return {"type": "object", "properties": {}}
+    return dict(parameters)
+
+
+def translate_sdk_error(
+    provider: str,
+    exc: Exception,
+    *,
+    status_error: type[Exception],
+    timeout_error: type[Exception],
+    connection_error: type[Exception],
+) -> TransientModelError | PermanentModelError:
+    """An openai/anthropic SDK exception as a Podium error. Both SDKs share the same shapes."""
+    if isinstance(exc, status_error):
+        response: httpx.Response = exc.response  # type: ignore[attr-defined]
+        status: int = exc.status_code  # type: ignore[attr-defined]
+        message = str(getattr(exc, "message", "") or exc)
+        return error_for_status(provider, status, message, dict(response.headers))
+    if isinstance(exc, timeout_error):
+        return TransientModelError(f"{provider}: request timed out", provider=provider)
+    if isinstance(exc, connection_error):
+        return TransientModelError(f"{provider}: connection failed: {exc}", provider=provider)
+    if isinstance(exc, httpx.TimeoutException):
+        return TransientModelError(f"{provider}: request timed out", provider=provider)
+    if isinstance(exc, httpx.TransportError):
+        return TransientModelError(f"{provider}: connection failed: {exc}", provider=provider)
+    return PermanentModelError(f"{provider}: {type(exc).__name__}: {exc}", provider=provider)

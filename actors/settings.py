@@ -1,0 +1,54 @@
+"""Settings of the actor runtime (`PODIUM_ACTOR_*`) and of the dispatcher (`PODIUM_DISPATCHER_*`).
+
+Loaded once at start with `podium.settings.load_settings` and passed down."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ActorSettings(BaseSettings):
+    """`PODIUM_ACTOR_*`: how one actor replica consumes and runs steps."""
+
+    model_config = SettingsConfigDict(env_prefix="PODIUM_ACTOR_", extra="forbid")
+
+    concurrency: int = Field(
+        default=4, ge=1, le=256, description="partitions processed at the same time"
+    )
+    policy_timeout_s: float = Field(
+        default=5.0, gt=0, le=120, description="deadline of one policy decision"
+    )
+    step_retry_attempts: int = Field(
+        default=3, ge=1, le=20, description="runs of a step that hits transient errors"
+    )
+    step_retry_backoff_s: float = Field(
+        default=0.5, ge=0, le=60, description="first backoff between step runs (doubles)"
+    )
+    default_task_timeout_s: float = Field(
+        default=600.0, gt=0, description="deadline of a task that does not set one"
+    )
+    grace_s: float = Field(
+        default=15.0, ge=0, description="how long in-flight steps may finish on stop/revoke"
+    )
+    session_timeout_ms: int = Field(
+        default=10000, ge=6000, description="consumer group session timeout"
+    )
+    max_output_tokens: int = Field(
+        default=1024, ge=1, description="output tokens assumed per model call for budgets"
+    )
+
+
+class DispatcherSettings(BaseSettings):
+    """`PODIUM_DISPATCHER_*`: how the dispatcher turns tasks into first steps."""
+
+    model_config = SettingsConfigDict(env_prefix="PODIUM_DISPATCHER_", extra="forbid")
+
+    default_task_timeout_s: float = Field(
+        default=600.0, gt=0, description="deadline of a task that does not set one"
+    )
+    catalog_wait_s: float = Field(
+        default=5.0, ge=0, description="how long to wait for a system not yet in the catalog"
+    )
+    grace_s: float = Field(default=10.0, ge=0)
+    session_timeout_ms: int = Field(default=10000, ge=6000)

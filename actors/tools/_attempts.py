@@ -1,0 +1,78 @@
+"""Running one tool call with a per-attempt timeout and bounded retries, into a `ToolResult`."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+
+from actors.retry import retry_transient
+from actors.tools.base import ToolInvocation, ToolResult
+from podium.errors import TransientError
+
+log = logging.getLogger(__name__)
+
+
+class ToolFailure(Exception):
+    """An attempt that retrying cannot fix: `safe` goes to the model, `detail` to the audit."""
+
+    def __init__(self, safe: str, detail: str) -> None:
+        super().__init__(detail)
+        self.safe = safe
+        self.detail = detail
+
+
+class RetryableToolFailure(TransientError):
+    """A failed attempt worth retrying (timeout, connection error, 408/429/5xx)."""
+
+    def __init__(self, safe: str, detail: str, *, retry_after_s: float | None = None) -> None:
+        super().__init__(detail, retry_after_s=retry_after_s)
+        self.safe = safe
+        self.detail = detail
+
+
+async def run_attempts(
+    invocation: ToolInvocation,
+    attempt: Callable[[float], Awaitable[str]],
+    *,
+    attempt_timeout_s: float,
+    max_attempts: int,
+    backoff_s: float,
+) -> ToolResult:
+    """Call `attempt(timeout)` until it returns the content for the model, within the
+    invocation's overall `timeout_s`; failures become `ToolResult(ok=False)`."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + invocation.timeout_s
+    per_attempt = min(attempt_timeout_s, invocation.timeout_s)
+
+    async def once() -> str:
+        remaining = deadline - loop.time()
+        budget = max(0.001, min(per_attempt, remaining))
+        try:
+            async with asyncio.timeout(budget):
+                return await attempt(budget)
+        except TimeoutError as exc:
+            raise RetryableToolFailure(
+                f"tool {invocation.tool} timed out after {budget:.1f}s",
+                f"timeout after {budget:.3f}s",
+            ) from exc
+
+    try:
+        content = await retry_transient(
+            once,
+            max_attempts=max_attempts,
+            base_delay_s=backoff_s,
+            max_delay_s=max(backoff_s * 8, backoff_s),
+            deadline=deadline,
+        )
+    except RetryableToolFailure as exc:
+        return ToolResult(ok=False, content=exc.safe, error=exc.detail)
+    except ToolFailure as exc:
+        return ToolResult(ok=False, content=exc.safe, error=exc.detail)
+    except TransientError as exc:
+        return ToolResult(
+            ok=False,
+            content=f"tool {invocation.tool} failed temporarily",
+            error=f"{type(exc).__name__}: {exc}",
+        )
+    return ToolResult(ok=True, content=content)

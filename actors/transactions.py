@@ -1,0 +1,343 @@
+"""The transactional consume-transform-produce loop shared by the dispatcher and every actor.
+
+One consumer group reads an input topic. Each assigned partition gets its own transactional
+producer with a STABLE `transactional_id` (`<group>.<topic>.<partition>`): aiokafka has only the
+v0 transaction APIs (no KIP-447), so the stable id per partition is what fences a zombie that still
+thinks it owns the partition. For each record the handler returns an `Outbox` (the messages to
+produce and the changes to the partition's keyed state); the outbox, the state changelog records
+and the input offset go out in ONE transaction.
+
+Partitions are processed concurrently (up to `concurrency`), each partition strictly in order.
+On revoke, in-flight work of the revoked partitions finishes within the grace period (or is
+cancelled, which aborts its transaction) and their producers close. On assign, the producer is
+started (which aborts a dead owner's open transaction), the committed offset is re-read and the
+partition's state is restored from its compacted changelog partition.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka.abc import ConsumerRebalanceListener
+from aiokafka.errors import KafkaError, ProducerFenced
+
+from podium.settings import KafkaSettings
+from topics.kafka import make_consumer, make_producer
+
+log = logging.getLogger(__name__)
+
+Headers = list[tuple[str, bytes]]
+
+
+@dataclass(frozen=True, slots=True)
+class OutRecord:
+    """One message to produce inside the transaction."""
+
+    topic: str
+    key: bytes | None
+    value: bytes | None
+    headers: Headers = field(default_factory=list)
+    partition: int | None = None
+
+
+@dataclass(slots=True)
+class Outbox:
+    """What a handler wants done, atomically with the consumption of its input record."""
+
+    records: list[OutRecord] = field(default_factory=list)
+    state: dict[str, bytes | None] = field(default_factory=dict)
+    """Changes to the partition's keyed state (None deletes); written to the changelog."""
+
+    def add(self, record: OutRecord) -> None:
+        self.records.append(record)
+
+
+@dataclass(slots=True)
+class PartitionContext:
+    """What a handler sees of its partition: its number and its restored keyed state."""
+
+    tp: TopicPartition
+    state: dict[str, bytes] = field(default_factory=dict)
+
+
+Handler = Callable[[ConsumerRecord[bytes, bytes], PartitionContext], Awaitable[Outbox]]
+
+
+@dataclass(slots=True)
+class _Partition:
+    tp: TopicPartition
+    producer: AIOKafkaProducer
+    context: PartitionContext
+    queue: asyncio.Queue[ConsumerRecord[bytes, bytes]] = field(default_factory=asyncio.Queue)
+    worker: asyncio.Task[None] | None = None
+    busy: bool = False
+    idle: asyncio.Event = field(default_factory=asyncio.Event)
+    paused: bool = False
+
+
+class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
+    def __init__(self, owner: TransactionalProcessor) -> None:
+        self._owner = owner
+
+    async def on_partitions_revoked(self, revoked: Iterable[TopicPartition]) -> None:
+        await self._owner._revoke(list(revoked))
+
+    async def on_partitions_assigned(self, assigned: Iterable[TopicPartition]) -> None:
+        await self._owner._assign(list(assigned))
+
+
+class TransactionalProcessor:
+    """Runs `handler` on every record of `topic`, exactly once per record, in transactions."""
+
+    QUEUE_HIGH_WATER = 64
+
+    def __init__(
+        self,
+        kafka: KafkaSettings,
+        *,
+        topic: str,
+        group: str,
+        handler: Handler,
+        changelog_topic: str | None = None,
+        concurrency: int = 4,
+        grace_s: float = 15.0,
+        session_timeout_ms: int = 10000,
+        client_id: str = "podium",
+    ) -> None:
+        self._kafka = kafka
+        self.topic = topic
+        self.group = group
+        self._handler = handler
+        self._changelog = changelog_topic
+        self._semaphore = asyncio.Semaphore(concurrency)
+        self._grace_s = grace_s
+        self._session_timeout_ms = session_timeout_ms
+        self._client_id = client_id
+        self._partitions: dict[TopicPartition, _Partition] = {}
+        self._consumer: AIOKafkaConsumer | None = None
+        self._failed: set[TopicPartition] = set()
+
+    @property
+    def assigned(self) -> list[TopicPartition]:
+        return sorted(self._partitions, key=lambda tp: tp.partition)
+
+    def transactional_id(self, tp: TopicPartition) -> str:
+        return f"{self.group}.{tp.topic}.{tp.partition}"
+
+    async def run(self, stop: asyncio.Event) -> None:
+        consumer = make_consumer(
+            self._kafka,
+            group_id=self.group,
+            client_id=self._client_id,
+            session_timeout_ms=self._session_timeout_ms,
+            heartbeat_interval_ms=max(1000, self._session_timeout_ms // 4),
+            max_poll_interval_ms=max(300_000, int(self._grace_s * 1000) * 4),
+            rebalance_timeout_ms=max(30_000, int(self._grace_s * 1000) * 2),
+            fetch_max_wait_ms=100,
+        )
+        consumer.subscribe([self.topic], listener=_Listener(self))
+        self._consumer = consumer
+        await consumer.start()
+        try:
+            while not stop.is_set():
+                await self._reseek_failed(consumer)
+                batches = await consumer.getmany(timeout_ms=200, max_records=500)
+                for tp, records in batches.items():
+                    part = self._partitions.get(tp)
+                    if part is None:
+                        # Not (yet) ours: fetch it again once it is.
+                        if records and tp in consumer.assignment():
+                            consumer.seek(tp, records[0].offset)
+                        continue
+                    for record in records:
+                        part.queue.put_nowait(record)
+                    if part.queue.qsize() >= self.QUEUE_HIGH_WATER and not part.paused:
+                        consumer.pause(tp)
+                        part.paused = True
+                self._resume_drained(consumer)
+        finally:
+            await self._revoke(list(self._partitions))
+            with contextlib.suppress(Exception):
+                await consumer.stop()
+            self._consumer = None
+
+    def _resume_drained(self, consumer: AIOKafkaConsumer) -> None:
+        for part in self._partitions.values():
+            if part.paused and part.queue.qsize() < self.QUEUE_HIGH_WATER // 2:
+                consumer.resume(part.tp)
+                part.paused = False
+
+    async def _reseek_failed(self, consumer: AIOKafkaConsumer) -> None:
+        """A partition whose transaction failed starts again from its committed offset."""
+        for tp in list(self._failed):
+            self._failed.discard(tp)
+            part = self._partitions.get(tp)
+            if part is None:
+                continue
+            while not part.queue.empty():
+                part.queue.get_nowait()
+            part.context.state = await self._restore(tp)
+            committed = await consumer.committed(tp)
+            if committed is None:
+                await consumer.seek_to_beginning(tp)
+            else:
+                consumer.seek(tp, committed)
+
+    # -- rebalance ------------------------------------------------------------------------------
+
+    async def _assign(self, assigned: list[TopicPartition]) -> None:
+        new = [tp for tp in assigned if tp not in self._partitions]
+        if not new:
+            return
+        consumer = self._consumer
+        if consumer is not None:
+            # Nothing is fetched for these partitions until their position is settled below:
+            # the fetcher may already have started from a committed offset read before a dead
+            # owner's transaction was resolved.
+            consumer.pause(*new)
+        log.info("assigned %s", ", ".join(f"{tp.topic}[{tp.partition}]" for tp in new))
+
+        async def open_partition(tp: TopicPartition) -> _Partition:
+            producer = make_producer(
+                self._kafka,
+                transactional_id=self.transactional_id(tp),
+                client_id=f"{self._client_id}-{tp.partition}",
+            )
+            # Starting the producer runs InitProducerId: a dead owner's open transaction on
+            # this partition is aborted (or completed) before we read anything.
+            await producer.start()
+            state = await self._restore(tp)
+            part = _Partition(
+                tp=tp, producer=producer, context=PartitionContext(tp=tp, state=state)
+            )
+            part.idle.set()
+            return part
+
+        parts = await asyncio.gather(*(open_partition(tp) for tp in new))
+        for part in parts:
+            if consumer is not None:
+                # Re-read the committed offset now that any open transaction is resolved.
+                committed = await consumer.committed(part.tp)
+                if committed is None:
+                    await consumer.seek_to_beginning(part.tp)
+                else:
+                    consumer.seek(part.tp, committed)
+        for part in parts:
+            self._partitions[part.tp] = part
+            if consumer is not None:
+                consumer.resume(part.tp)
+            part.worker = asyncio.create_task(
+                self._work(part), name=f"{self.group}[{part.tp.partition}]"
+            )
+
+    async def _revoke(self, revoked: list[TopicPartition]) -> None:
+        parts = [self._partitions.pop(tp) for tp in revoked if tp in self._partitions]
+        if not parts:
+            return
+        log.info("revoking %s", ", ".join(f"{p.tp.topic}[{p.tp.partition}]" for p in parts))
+        for part in parts:
+            while not part.queue.empty():
+                part.queue.get_nowait()
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(self._grace_s):
+                await asyncio.gather(*(p.idle.wait() for p in parts))
+        for part in parts:
+            if part.worker is not None:
+                part.worker.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await part.worker
+            with contextlib.suppress(Exception):
+                await part.producer.stop()
+            if self._consumer is not None and part.paused:
+                with contextlib.suppress(Exception):
+                    self._consumer.resume(part.tp)
+
+    async def _restore(self, tp: TopicPartition) -> dict[str, bytes]:
+        """Read the changelog partition with the same number, from the beginning to its end."""
+        if self._changelog is None:
+            return {}
+        source = TopicPartition(self._changelog, tp.partition)
+        reader = make_consumer(self._kafka, group_id=None, fetch_max_wait_ms=50)
+        await reader.start()
+        state: dict[str, bytes] = {}
+        try:
+            reader.assign([source])
+            await reader.seek_to_beginning(source)
+            end = (await reader.end_offsets([source]))[source]
+            while await reader.position(source) < end:
+                batch = await reader.getmany(source, timeout_ms=200)
+                for record in batch.get(source, []):
+                    key = (record.key or b"").decode()
+                    if record.value is None:
+                        state.pop(key, None)
+                    else:
+                        state[key] = record.value
+        finally:
+            await reader.stop()
+        return state
+
+    # -- work -----------------------------------------------------------------------------------
+
+    async def _work(self, part: _Partition) -> None:
+        while True:
+            record = await part.queue.get()
+            part.idle.clear()
+            try:
+                async with self._semaphore:
+                    if self._partitions.get(part.tp) is not part:
+                        return
+                    await self._process(part, record)
+            except ProducerFenced:
+                log.warning("producer of %s[%d] was fenced", part.tp.topic, part.tp.partition)
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception(
+                    "processing %s[%d]@%d failed; retrying from the committed offset",
+                    part.tp.topic,
+                    part.tp.partition,
+                    record.offset,
+                )
+                while not part.queue.empty():
+                    part.queue.get_nowait()
+                self._failed.add(part.tp)
+                await asyncio.sleep(1.0)
+            finally:
+                if part.queue.empty():
+                    part.idle.set()
+
+    async def _process(self, part: _Partition, record: ConsumerRecord[bytes, bytes]) -> None:
+        outbox = await self._handler(record, part.context)
+        producer = part.producer
+        try:
+            async with producer.transaction():
+                for out in outbox.records:
+                    await producer.send(
+                        out.topic,
+                        key=out.key,
+                        value=out.value,
+                        headers=out.headers,
+                        partition=out.partition,
+                    )
+                if self._changelog is not None:
+                    for key, value in outbox.state.items():
+                        await producer.send(
+                            self._changelog,
+                            key=key.encode(),
+                            value=value,
+                            partition=part.tp.partition,
+                        )
+                await producer.send_offsets_to_transaction({part.tp: record.offset + 1}, self.group)
+        except KafkaError:
+            raise
+        for key, value in outbox.state.items():
+            if value is None:
+                part.context.state.pop(key, None)
+            else:
+                part.context.state[key] = value

@@ -1,0 +1,262 @@
+"""The ledger's HTTP API under `/v1` (FastAPI). Every route needs a bearer token with a scope.
+
+Errors are JSON `{"detail": "..."}`: 401 without a valid token, 403 for a missing scope, 400 for
+a bad parameter (FastAPI's 422 validation errors included), 404 for an unknown task or approval,
+409 for an approval that is already decided.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any, Literal, Protocol
+
+import asyncpg
+from fastapi import Depends, FastAPI, HTTPException, Query, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel, Field
+
+from ledger import queries
+from ledger.auth import Principal, Scope, lookup
+
+API_TITLE = "Podium ledger API"
+
+TaskStatus = Literal["unknown", "requested", "running", "succeeded", "failed"]
+ApprovalStatus = Literal["pending", "granted", "denied", "expired"]
+
+_RELATIVE = re.compile(r"^(\d+)([smhdw])$")
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+
+
+class ApprovalUnknown(LookupError):
+    """The decider knows no pending approval with this id."""
+
+
+class ApprovalDecided(RuntimeError):
+    """The approval was decided already."""
+
+
+class Decider(Protocol):
+    async def __call__(
+        self, approval_id: str, *, granted: bool, decided_by: str, reason: str
+    ) -> None: ...
+
+
+class DecisionBody(BaseModel):
+    reason: str = Field(default="", max_length=2000, description="Why, for the audit trail.")
+
+
+def _encoded(value: Any) -> dict[str, Any]:
+    encoded: dict[str, Any] = jsonable_encoder(value)
+    return encoded
+
+
+def parse_time(value: str | None, name: str) -> datetime | None:
+    """An RFC 3339 time, or a duration back from now such as `30m`, `24h`, `7d`."""
+    if value is None or value == "":
+        return None
+    match = _RELATIVE.match(value)
+    if match:
+        return datetime.now(UTC) - timedelta(**{_UNITS[match[2]]: int(match[1])})
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise HTTPException(
+            400, f"{name}: {value!r} is not a time; use RFC 3339 (2025-01-31T00:00:00Z) or 7d/24h"
+        ) from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+_bearer = HTTPBearer(auto_error=False, description="A token from `podium token create`.")
+
+
+async def principal(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal:
+    """The caller, from a valid bearer token (401 otherwise)."""
+    if credentials is None or credentials.scheme.lower() != "bearer":
+        raise HTTPException(
+            401, "a bearer token is required", headers={"WWW-Authenticate": "Bearer"}
+        )
+    pool: asyncpg.Pool = request.app.state.pool
+    async with pool.acquire() as conn:
+        found = await lookup(conn, credentials.credentials)
+    if found is None:
+        raise HTTPException(401, "the token is not valid", headers={"WWW-Authenticate": "Bearer"})
+    return found
+
+
+def require(scope: Scope) -> Callable[[Principal], Awaitable[Principal]]:
+    async def check(who: Annotated[Principal, Depends(principal)]) -> Principal:
+        if str(scope) not in who.scopes:
+            raise HTTPException(403, f"this token lacks the scope {scope}")
+        return who
+
+    return check
+
+
+Audit = Annotated[Principal, Depends(require(Scope.AUDIT_READ))]
+Spend = Annotated[Principal, Depends(require(Scope.SPEND_READ))]
+Approve = Annotated[Principal, Depends(require(Scope.APPROVALS_WRITE))]
+Anyone = Annotated[Principal, Depends(principal)]
+Limit = Annotated[int, Query(ge=1, le=1000, description="Page size.")]
+EventLimit = Annotated[int, Query(ge=1, le=5000, description="Page size.")]
+Cursor = Annotated[str | None, Query(description="`next_cursor` of the previous page.")]
+Since = Annotated[str | None, Query(description="RFC 3339 time, or 30m / 24h / 7d back.")]
+
+
+def create_app(pool: asyncpg.Pool, decide: Decider | None = None) -> FastAPI:
+    """The API over a pool whose search_path is the ledger schema."""
+    app = FastAPI(
+        title=API_TITLE,
+        version="1",
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+    )
+    app.state.pool = pool
+
+    @app.exception_handler(RequestValidationError)
+    async def _bad_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = []
+        for error in exc.errors():
+            loc = [str(p) for p in error.get("loc", ())]
+            where = f"{loc[0]} parameter '{'.'.join(loc[1:])}'" if len(loc) > 1 else "request"
+            problems.append(f"{where}: {error.get('msg', 'invalid')}")
+        return JSONResponse(status_code=400, content={"detail": "; ".join(problems)})
+
+    @app.exception_handler(queries.BadCursor)
+    async def _bad_cursor(request: Request, exc: queries.BadCursor) -> JSONResponse:
+        return JSONResponse(status_code=400, content={"detail": f"cursor: {exc}"})
+
+    @app.get("/openapi.json", include_in_schema=False)
+    async def openapi(who: Anyone) -> dict[str, Any]:
+        return app.openapi()
+
+    @app.get("/v1/tasks", tags=["tasks"], summary="List tasks, newest first")
+    async def list_tasks(
+        who: Audit,
+        system: str | None = None,
+        status: TaskStatus | None = None,
+        since: Since = None,
+        until: Since = None,
+        limit: Limit = 50,
+        cursor: Cursor = None,
+    ) -> dict[str, Any]:
+        async with pool.acquire() as conn:
+            items, next_cursor = await queries.list_tasks(
+                conn,
+                system=system,
+                status=status,
+                since=parse_time(since, "since"),
+                until=parse_time(until, "until"),
+                limit=limit,
+                cursor=cursor,
+            )
+        return _encoded({"items": items, "next_cursor": next_cursor})
+
+    @app.get("/v1/tasks/{task_id}", tags=["tasks"], summary="One task, with its output")
+    async def get_task(who: Audit, task_id: str) -> dict[str, Any]:
+        async with pool.acquire() as conn:
+            task = await queries.get_task(conn, task_id)
+        if task is None:
+            raise HTTPException(404, f"task {task_id!r} is not in the ledger")
+        return _encoded(task)
+
+    @app.get("/v1/tasks/{task_id}/events", tags=["tasks"], summary="A task's audit trail, in order")
+    async def get_events(
+        who: Audit,
+        task_id: str,
+        limit: EventLimit = 1000,
+        cursor: Cursor = None,
+    ) -> dict[str, Any]:
+        async with pool.acquire() as conn:
+            if not await queries.task_exists(conn, task_id):
+                raise HTTPException(404, f"task {task_id!r} is not in the ledger")
+            items, next_cursor = await queries.task_events(
+                conn, task_id, limit=limit, cursor=cursor
+            )
+        return _encoded({"task_id": task_id, "items": items, "next_cursor": next_cursor})
+
+    @app.get("/v1/spend", tags=["spend"], summary="Tokens and USD of model calls, grouped")
+    async def get_spend(
+        who: Spend,
+        group_by: queries.GroupBy = "system",
+        since: Since = None,
+        until: Since = None,
+        system: str | None = None,
+        task: Annotated[str | None, Query(description="Only this task's model calls.")] = None,
+    ) -> dict[str, Any]:
+        async with pool.acquire() as conn:
+            result = await queries.spend(
+                conn,
+                group_by=group_by,
+                since=parse_time(since, "since"),
+                until=parse_time(until, "until"),
+                system=system,
+                task=task,
+            )
+        return _encoded(result)
+
+    @app.get("/v1/denials", tags=["audit"], summary="Policy decisions that denied an action")
+    async def get_denials(
+        who: Audit,
+        since: Since = None,
+        system: str | None = None,
+        limit: Limit = 100,
+        cursor: Cursor = None,
+    ) -> dict[str, Any]:
+        async with pool.acquire() as conn:
+            items, next_cursor = await queries.denials(
+                conn, since=parse_time(since, "since"), system=system, limit=limit, cursor=cursor
+            )
+        return _encoded({"items": items, "next_cursor": next_cursor})
+
+    @app.get("/v1/approvals", tags=["approvals"], summary="Approvals, by status")
+    async def get_approvals(who: Audit, status: ApprovalStatus | None = None) -> dict[str, Any]:
+        async with pool.acquire() as conn:
+            items = await queries.approvals(conn, status=status)
+        return _encoded({"items": items})
+
+    async def _decide(
+        approval_id: str, granted: bool, who: Principal, body: DecisionBody | None
+    ) -> dict[str, Any]:
+        async with pool.acquire() as conn:
+            status = await queries.approval_status(conn, approval_id)
+        if status is None:
+            raise HTTPException(404, f"approval {approval_id!r} is not in the ledger")
+        if status != "pending":
+            raise HTTPException(409, f"approval {approval_id!r} is already {status}")
+        if decide is None:
+            raise HTTPException(503, "this ledger cannot decide approvals (no Kafka configured)")
+        reason = body.reason if body else ""
+        try:
+            await decide(approval_id, granted=granted, decided_by=who.name, reason=reason)
+        except ApprovalUnknown as exc:
+            raise HTTPException(404, str(exc)) from None
+        except ApprovalDecided as exc:
+            raise HTTPException(409, str(exc)) from None
+        return {
+            "approval_id": approval_id,
+            "decision": "granted" if granted else "denied",
+            "decided_by": who.name,
+        }
+
+    @app.post("/v1/approvals/{approval_id}/approve", tags=["approvals"], status_code=202)
+    async def approve(
+        who: Approve, approval_id: str, body: DecisionBody | None = None
+    ) -> dict[str, Any]:
+        return await _decide(approval_id, True, who, body)
+
+    @app.post("/v1/approvals/{approval_id}/deny", tags=["approvals"], status_code=202)
+    async def deny(
+        who: Approve, approval_id: str, body: DecisionBody | None = None
+    ) -> dict[str, Any]:
+        return await _decide(approval_id, False, who, body)
+
+    return app

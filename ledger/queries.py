@@ -1,0 +1,343 @@
+"""Read queries behind the API: tasks, audit trail, spend, denials, approvals."""
+
+from __future__ import annotations
+
+import base64
+import json
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, Literal
+
+import asyncpg
+
+GroupBy = Literal["system", "agent", "model", "task", "day"]
+
+_SPEND_KEY = {
+    "system": "system",
+    "agent": "agent",
+    "model": "model",
+    "day": "to_char(date_trunc('day', hour AT TIME ZONE 'UTC'), 'YYYY-MM-DD')",
+}
+
+
+_TASK_SPEND_KEY = {
+    "system": "system",
+    "agent": "agent",
+    "model": "data->>'model'",
+    "task": "task_id",
+    "day": "to_char(date_trunc('day', at AT TIME ZONE 'UTC'), 'YYYY-MM-DD')",
+}
+"""Group keys over one task's `model.called` events (the rollups are not per task)."""
+
+
+class BadCursor(ValueError):
+    pass
+
+
+def encode_cursor(*parts: str) -> str:
+    return base64.urlsafe_b64encode(json.dumps(parts).encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str, size: int) -> list[str]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        parts = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise BadCursor("cursor is not one this API returned") from exc
+    if (
+        not isinstance(parts, list)
+        or len(parts) != size
+        or not all(isinstance(p, str) for p in parts)
+    ):
+        raise BadCursor("cursor is not one this API returned")
+    return parts
+
+
+def _usd(value: Decimal | None) -> float | None:
+    return None if value is None else float(value)
+
+
+def task_summary(row: asyncpg.Record) -> dict[str, Any]:
+    return {
+        "task_id": row["task_id"],
+        "system": row["system"],
+        "status": row["status"],
+        "created_at": row["created_at"],
+        "started_at": row["started_at"],
+        "finished_at": row["finished_at"],
+        "model_calls": row["model_calls"],
+        "unpriced_calls": row["unpriced_calls"],
+        "input_tokens": row["input_tokens"],
+        "output_tokens": row["output_tokens"],
+        "cached_tokens": row["cached_tokens"],
+        "total_tokens": row["input_tokens"] + row["output_tokens"],
+        "cost_usd": _usd(row["cost_usd"]),
+        "events": row["events"],
+        "error": row["error"],
+    }
+
+
+async def list_tasks(
+    conn: asyncpg.Connection,
+    *,
+    system: str | None,
+    status: str | None,
+    since: datetime | None,
+    until: datetime | None,
+    limit: int,
+    cursor: str | None,
+) -> tuple[list[dict[str, Any]], str | None]:
+    after_at: datetime | None = None
+    after_id: str | None = None
+    if cursor:
+        at_text, after_id = decode_cursor(cursor, 2)
+        try:
+            after_at = datetime.fromisoformat(at_text)
+        except ValueError as exc:
+            raise BadCursor("cursor is not one this API returned") from exc
+    rows = await conn.fetch(
+        """
+        SELECT * FROM tasks
+        WHERE ($1::text IS NULL OR system = $1) AND ($2::text IS NULL OR status = $2)
+          AND ($3::timestamptz IS NULL OR created_at >= $3)
+          AND ($4::timestamptz IS NULL OR created_at < $4)
+          AND ($5::timestamptz IS NULL OR (created_at, task_id) < ($5, $6::text))
+        ORDER BY created_at DESC, task_id DESC
+        LIMIT $7
+        """,
+        system,
+        status,
+        since,
+        until,
+        after_at,
+        after_id,
+        limit + 1,
+    )
+    items = [task_summary(r) for r in rows[:limit]]
+    next_cursor = None
+    if len(rows) > limit:
+        last = rows[limit - 1]
+        next_cursor = encode_cursor(last["created_at"].isoformat(), last["task_id"])
+    return items, next_cursor
+
+
+async def get_task(conn: asyncpg.Connection, task_id: str) -> dict[str, Any] | None:
+    row = await conn.fetchrow("SELECT * FROM tasks WHERE task_id = $1", task_id)
+    if row is None:
+        return None
+    task = task_summary(row)
+    task["input"] = json.loads(row["input"]) if row["input"] is not None else None
+    task["output"] = row["output"]
+    task["submitted_by"] = row["submitted_by"]
+    return task
+
+
+async def task_events(
+    conn: asyncpg.Connection, task_id: str, *, limit: int, cursor: str | None
+) -> tuple[list[dict[str, Any]], str | None]:
+    after = 0
+    if cursor:
+        (seq_text,) = decode_cursor(cursor, 1)
+        if not seq_text.isdigit():
+            raise BadCursor("cursor is not one this API returned")
+        after = int(seq_text)
+    rows = await conn.fetch(
+        "SELECT seq, event_id, type, system, agent, step_id, attempt, at, trace_id, source,"
+        " data::text AS data, prev_hash, hash FROM events"
+        " WHERE task_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
+        task_id,
+        after,
+        limit + 1,
+    )
+    items = []
+    for r in rows[:limit]:
+        item = dict(r)
+        item["data"] = json.loads(r["data"])
+        items.append(item)
+    next_cursor = encode_cursor(str(rows[limit - 1]["seq"])) if len(rows) > limit else None
+    return items, next_cursor
+
+
+async def spend(
+    conn: asyncpg.Connection,
+    *,
+    group_by: GroupBy,
+    since: datetime | None,
+    until: datetime | None,
+    system: str | None,
+    task: str | None = None,
+) -> dict[str, Any]:
+    if task is not None:
+        # One task: straight from its events (UNIQUE (task_id, seq) indexes them).
+        rows = await conn.fetch(
+            f"""
+            SELECT {_TASK_SPEND_KEY[group_by]} AS key, count(*)::bigint AS calls,
+                   count(*) FILTER (WHERE data->'cost_usd' IS NULL
+                                       OR jsonb_typeof(data->'cost_usd') = 'null')::bigint
+                       AS unpriced_calls,
+                   coalesce(sum((data->>'input_tokens')::bigint), 0)::bigint AS input_tokens,
+                   coalesce(sum((data->>'output_tokens')::bigint), 0)::bigint AS output_tokens,
+                   coalesce(sum((data->>'cached_tokens')::bigint), 0)::bigint AS cached_tokens,
+                   coalesce(sum((data->>'cost_usd')::numeric), 0) AS cost_usd
+            FROM events
+            WHERE task_id = $1 AND type = 'model.called'
+              AND ($2::timestamptz IS NULL OR at >= $2) AND ($3::timestamptz IS NULL OR at < $3)
+              AND ($4::text IS NULL OR system = $4)
+            GROUP BY 1 ORDER BY sum((data->>'cost_usd')::numeric) DESC NULLS LAST, 1
+            """,
+            task,
+            since,
+            until,
+            system,
+        )
+    elif group_by == "task":
+        rows = await conn.fetch(
+            """
+            SELECT task_id AS key, model_calls AS calls, unpriced_calls, input_tokens,
+                   output_tokens, cached_tokens, cost_usd
+            FROM tasks
+            WHERE model_calls > 0 AND ($1::timestamptz IS NULL OR created_at >= $1)
+              AND ($2::timestamptz IS NULL OR created_at < $2)
+              AND ($3::text IS NULL OR system = $3)
+            ORDER BY cost_usd DESC, task_id
+            """,
+            since,
+            until,
+            system,
+        )
+    else:
+        key = _SPEND_KEY[group_by]
+        rows = await conn.fetch(
+            f"""
+            SELECT {key} AS key, sum(calls)::bigint AS calls,
+                   sum(unpriced_calls)::bigint AS unpriced_calls,
+                   sum(input_tokens)::bigint AS input_tokens,
+                   sum(output_tokens)::bigint AS output_tokens,
+                   sum(cached_tokens)::bigint AS cached_tokens, sum(cost_usd) AS cost_usd
+            FROM spend_hourly
+            WHERE ($1::timestamptz IS NULL OR hour >= date_trunc('hour', $1::timestamptz))
+              AND ($2::timestamptz IS NULL OR hour < $2)
+              AND ($3::text IS NULL OR system = $3)
+            GROUP BY 1 ORDER BY sum(cost_usd) DESC, 1
+            """,
+            since,
+            until,
+            system,
+        )
+    groups = []
+    total: dict[str, Any] = {
+        "calls": 0,
+        "unpriced_calls": 0,
+        "input_tokens": 0,
+        "output_tokens": 0,
+        "cached_tokens": 0,
+        "total_tokens": 0,
+        "cost_usd": Decimal(0),
+    }
+    for r in rows:
+        group = {
+            "key": r["key"],
+            "calls": r["calls"],
+            "unpriced_calls": r["unpriced_calls"],
+            "input_tokens": r["input_tokens"],
+            "output_tokens": r["output_tokens"],
+            "cached_tokens": r["cached_tokens"],
+            "total_tokens": r["input_tokens"] + r["output_tokens"],
+            "cost_usd": _usd(r["cost_usd"]),
+        }
+        groups.append(group)
+        for name in total:
+            total[name] += r[name] if name != "total_tokens" else group["total_tokens"]
+    return {
+        "group_by": group_by,
+        "since": since,
+        "until": until,
+        "system": system,
+        "task": task,
+        "groups": groups,
+        "total": {**total, "cost_usd": float(total["cost_usd"])},
+        "note": "cost_usd sums the calls with a known price; unpriced_calls had none",
+    }
+
+
+async def denials(
+    conn: asyncpg.Connection,
+    *,
+    since: datetime | None,
+    system: str | None,
+    limit: int,
+    cursor: str | None,
+) -> tuple[list[dict[str, Any]], str | None]:
+    after_at: datetime | None = None
+    after_id: str | None = None
+    if cursor:
+        at_text, after_id = decode_cursor(cursor, 2)
+        try:
+            after_at = datetime.fromisoformat(at_text)
+        except ValueError as exc:
+            raise BadCursor("cursor is not one this API returned") from exc
+    rows = await conn.fetch(
+        """
+        SELECT event_id, task_id, system, agent, step_id, at, data::text AS data FROM events
+        WHERE type = 'policy.decided' AND data->>'decision' = 'deny'
+          AND ($1::timestamptz IS NULL OR at >= $1) AND ($2::text IS NULL OR system = $2)
+          AND ($3::timestamptz IS NULL OR (at, event_id) < ($3, $4::text))
+        ORDER BY at DESC, event_id DESC LIMIT $5
+        """,
+        since,
+        system,
+        after_at,
+        after_id,
+        limit + 1,
+    )
+    items = []
+    for r in rows[:limit]:
+        data = json.loads(r["data"])
+        items.append(
+            {
+                "event_id": r["event_id"],
+                "task_id": r["task_id"],
+                "system": r["system"],
+                "agent": r["agent"],
+                "step_id": r["step_id"],
+                "at": r["at"],
+                "action": data.get("action"),
+                "model": data.get("model"),
+                "tool": data.get("tool"),
+                "rule": data.get("rule", ""),
+                "policy": data.get("policy", ""),
+                "reason": data.get("reason", ""),
+            }
+        )
+    next_cursor = None
+    if len(rows) > limit:
+        last = rows[limit - 1]
+        next_cursor = encode_cursor(last["at"].isoformat(), last["event_id"])
+    return items, next_cursor
+
+
+async def approvals(conn: asyncpg.Connection, *, status: str | None) -> list[dict[str, Any]]:
+    rows = await conn.fetch(
+        "SELECT approval_id, task_id, system, agent, step_id, action, tool, model,"
+        " arguments::text AS arguments, reason, status, requested_at, expires_at, decided_by,"
+        " decided_at, decision_reason FROM approvals"
+        " WHERE $1::text IS NULL OR status = $1 ORDER BY requested_at NULLS LAST, approval_id",
+        status,
+    )
+    out = []
+    for r in rows:
+        item = dict(r)
+        item["arguments"] = json.loads(r["arguments"])
+        out.append(item)
+    return out
+
+
+async def approval_status(conn: asyncpg.Connection, approval_id: str) -> str | None:
+    status: str | None = await conn.fetchval(
+        "SELECT status FROM approvals WHERE approval_id = $1", approval_id
+    )
+    return status
+
+
+async def task_exists(conn: asyncpg.Connection, task_id: str) -> bool:
+    return bool(await conn.fetchval("SELECT 1 FROM tasks WHERE task_id = $1", task_id))

@@ -1,0 +1,157 @@
+"""`podium ledger`: the ingest loop and the HTTP API, as one `podium.lifecycle.Service`."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import gc
+import logging
+import random
+from collections.abc import Generator
+
+import asyncpg
+import uvicorn
+
+from ledger.api import ApprovalDecided, ApprovalUnknown, Decider, create_app
+from ledger.ingest import TRANSIENT_DB_ERRORS, Ingester
+from ledger.migrate import migrate
+from ledger.settings import LedgerSettings
+from ledger.store import create_pool
+from podium.settings import DatabaseSettings, KafkaSettings
+from podium.stack.state import load_state, save_state, state_file
+from topics.names import TopicNames
+
+log = logging.getLogger(__name__)
+
+
+class _Server(uvicorn.Server):
+    """uvicorn without its own signal handling: the service's stop event governs it."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Generator[None, None, None]:
+        yield
+
+
+async def connect(
+    database: DatabaseSettings, settings: LedgerSettings, stop: asyncio.Event
+) -> asyncpg.Pool | None:
+    """Migrate and open the pool, waiting for PostgreSQL while it is away; None if stopped."""
+    attempt = 0
+    while not stop.is_set():
+        try:
+            conn = await asyncpg.connect(database.url, timeout=10)
+            try:
+                await migrate(conn, settings.schema_name)
+            finally:
+                await conn.close()
+            return await create_pool(database.url, settings.schema_name, size=settings.pool_size)
+        except TRANSIENT_DB_ERRORS as exc:
+            attempt += 1
+            pause = min(settings.reconnect_max_s, 0.1 * 2**attempt) * (0.5 + random.random() / 2)
+            log.warning("PostgreSQL is not reachable (%s); retrying in %.1f s", exc, pause)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=pause)
+    return None
+
+
+def kafka_decider(kafka: KafkaSettings, names: TopicNames) -> Decider:
+    """Approval decisions go through the policy service's `decide_approval` (into Kafka)."""
+
+    async def decide(approval_id: str, *, granted: bool, decided_by: str, reason: str) -> None:
+        from policy_service.approvals import (
+            ApprovalAlreadyDecided,
+            ApprovalNotFound,
+            decide_approval,
+        )
+
+        try:
+            await decide_approval(
+                kafka, names, approval_id, granted=granted, decided_by=decided_by, reason=reason
+            )
+        except ApprovalNotFound as exc:
+            raise ApprovalUnknown(str(exc)) from None
+        except ApprovalAlreadyDecided as exc:
+            raise ApprovalDecided(str(exc)) from None
+
+    return decide
+
+
+class LedgerService:
+    """Consumes events and results into PostgreSQL, and serves the API (unless disabled)."""
+
+    name = "ledger"
+
+    def __init__(
+        self,
+        settings: LedgerSettings,
+        database: DatabaseSettings,
+        kafka: KafkaSettings | None,
+        *,
+        ingest: bool = True,
+        api: bool = True,
+        record_api_url: bool = False,
+    ) -> None:
+        if ingest and kafka is None:
+            raise ValueError("ingesting needs Kafka settings")
+        self.settings = settings
+        self.database = database
+        self.kafka = kafka
+        self.names = TopicNames(kafka.topic_prefix) if kafka else TopicNames()
+        self.ingest = ingest
+        self.api = api
+        self.record_api_url = record_api_url
+        self.ingester: Ingester | None = None
+        self.api_url: str | None = None
+        self.ready = asyncio.Event()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        pool = await connect(self.database, self.settings, stop)
+        if pool is None:
+            return
+        # What exists now (modules, settings, clients) lives as long as the process: keep it out
+        # of the cyclic collector's full passes, which otherwise rescan it while every batch's
+        # thousands of short-lived events are alive (a third of the ingest's CPU time).
+        # Reference counting still frees those objects; only their cycle scanning stops.
+        gc.freeze()
+        try:
+            async with asyncio.TaskGroup() as group:
+                if self.ingest and self.kafka is not None:
+                    self.ingester = Ingester(pool, self.settings, self.kafka, self.names)
+                    group.create_task(self.ingester.run(stop), name="ledger-ingest")
+                if self.api:
+                    group.create_task(self._serve(pool, stop), name="ledger-api")
+                else:
+                    self.ready.set()
+        finally:
+            await pool.close()
+
+    async def _serve(self, pool: asyncpg.Pool, stop: asyncio.Event) -> None:
+        decider = kafka_decider(self.kafka, self.names) if self.kafka else None
+        config = uvicorn.Config(
+            create_app(pool, decider),
+            host=self.settings.api_host,
+            port=self.settings.api_port,
+            log_level="warning",
+            access_log=False,
+            lifespan="off",
+        )
+        server = _Server(config)
+        serving = asyncio.create_task(server.serve())
+        try:
+            while not server.started:
+                if serving.done():
+                    await serving  # raises the bind error
+                    return
+                await asyncio.sleep(0.02)
+            port = server.servers[0].sockets[0].getsockname()[1]
+            self.api_url = f"http://{self.settings.api_host}:{port}"
+            log.info("ledger API on %s", self.api_url)
+            if self.record_api_url and state_file().exists():
+                state = load_state()
+                state.api_url = self.api_url
+                save_state(state)
+            self.ready.set()
+            await stop.wait()
+        finally:
+            server.should_exit = True
+            await serving

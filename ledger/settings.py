@@ -1,0 +1,37 @@
+"""`PODIUM_LEDGER_*`: the ledger service's own settings (the DSN comes from `DatabaseSettings`)."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class LedgerSettings(BaseSettings):
+    """Settings of `podium ledger`, loaded once at start with `load_settings(LedgerSettings)`."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="PODIUM_LEDGER_", extra="forbid", populate_by_name=True
+    )
+
+    api_host: str = Field(default="127.0.0.1", description="address the HTTP API binds to")
+    api_port: int = Field(default=18080, ge=0, le=65535, description="0 picks a free port")
+    batch_size: int = Field(default=5000, ge=1, le=100_000, description="events per DB write")
+    flush_interval_s: float = Field(
+        default=0.2, gt=0, le=60, description="longest wait before a partial batch is written"
+    )
+    schema_name: str = Field(
+        default="podium",
+        alias="PODIUM_LEDGER_SCHEMA",
+        pattern=r"^[a-z_][a-z0-9_]{0,62}$",
+        description="PostgreSQL schema that holds the ledger's tables",
+    )
+    writers: int = Field(
+        default=2,
+        ge=1,
+        le=16,
+        description="transactions that store one batch concurrently, each for its own tasks",
+    )
+    pool_size: int = Field(default=4, ge=1, le=100, description="database connections")
+    reconnect_max_s: float = Field(
+        default=2.0, gt=0, le=60, description="longest pause between reconnection attempts"
+    )

@@ -1,0 +1,178 @@
+"""`apply_paths`: validate, compile, create the topics, and publish every resource and routing
+table to the compacted manifests topic in ONE Kafka transaction (all or nothing).
+
+What is applied is checked together with what is already on the topic (so `apply -f agents.yaml`
+may refer to an endpoint applied earlier). A resource whose canonical form did not change is not
+published again; applying the same files twice publishes nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from manifests._topic import ROUTING_KIND, Records, read_records, record_key
+from manifests.catalog import Catalog
+from manifests.errors import ManifestError
+from manifests.loader import Located, build, parse_document, parse_files
+from podium.settings import KafkaSettings
+from topics.codec import encode, headers_for
+from topics.kafka import ensure_topics, make_producer
+from topics.messages import ManifestRecord
+from topics.names import TopicNames
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class ApplyReport:
+    """What `apply` did: the keys published (with generations), unchanged keys, new topics."""
+
+    changed: dict[str, int] = field(default_factory=dict)
+    unchanged: list[str] = field(default_factory=list)
+    created_topics: list[str] = field(default_factory=list)
+    errors: list[ManifestError] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+    @property
+    def no_change(self) -> bool:
+        return self.ok and not self.changed
+
+
+def digest_of(value: Any) -> str:
+    """SHA-256 of the canonical JSON of a resource (sorted keys)."""
+    return hashlib.sha256(msgspec.json.encode(value, order="sorted")).hexdigest()
+
+
+def plan(
+    applied: Sequence[Located], catalog: Catalog, existing: Records
+) -> tuple[list[ManifestRecord], list[str]]:
+    """The records to publish (changed resources and routing tables) and the unchanged keys."""
+    records: list[ManifestRecord] = []
+    unchanged: list[str] = []
+    candidates: list[tuple[str, str, dict[str, Any], str]] = []
+    for item in applied:
+        candidates.append((item.resource.kind_name, item.resource.name, item.raw, item.source))
+    sources = {
+        item.resource.name: item.source
+        for item in applied
+        if item.resource.kind_name == "AgentSystem"
+    }
+    for name, table in catalog.routing.items():
+        candidates.append(
+            (
+                ROUTING_KIND,
+                name,
+                msgspec.to_builtins(table, order="deterministic"),
+                sources.get(name, ""),
+            )
+        )
+    for kind, name, resource, source in candidates:
+        key = record_key(kind, name)
+        digest = digest_of(resource)
+        previous = existing.get(key)
+        if previous is not None and previous.digest == digest:
+            unchanged.append(key)
+            continue
+        generation = previous.generation + 1 if previous is not None else 1
+        records.append(
+            ManifestRecord(
+                kind=kind,
+                name=name,
+                generation=generation,
+                digest=digest,
+                resource=resource,
+                source=source,
+            )
+        )
+    return records, unchanged
+
+
+async def apply_paths(
+    kafka: KafkaSettings, names: TopicNames, paths: Sequence[Path]
+) -> ApplyReport:
+    report = ApplyReport()
+    applied, errors = parse_files([Path(p) for p in paths])
+    if errors:
+        report.errors = sorted(errors, key=ManifestError.sort_key)
+        return report
+    existing = await read_records(kafka, names.manifests)
+    combined = _combine(existing, applied)
+    result = build(combined, names=names)
+    if result.catalog is None:
+        report.errors = result.errors
+        return report
+    catalog = result.catalog
+    # Only routing tables of applied systems, or of systems whose table is missing or stale.
+    records, unchanged = plan(applied, catalog, existing)
+    report.unchanged = unchanged
+    report.created_topics = await _ensure_topics(kafka, names, catalog)
+    if records:
+        await _publish(kafka, names, records)
+    report.changed = {record_key(r.kind, r.name): r.generation for r in records}
+    return report
+
+
+def _combine(existing: Records, applied: Sequence[Located]) -> list[Located]:
+    """What is on the topic, overridden by what is applied (same `Kind/name`)."""
+    keys = {item.resource.key for item in applied}
+    combined: list[Located] = []
+    for key, record in sorted(existing.items()):
+        if record.kind == ROUTING_KIND or key in keys:
+            continue
+        file, _, line = record.source.rpartition(":")
+        parsed = parse_document(
+            record.resource,
+            file=f"(applied) {file}" if file else "(applied)",
+            line=int(line) if line.isdigit() else 0,
+        )
+        if isinstance(parsed, Located):
+            combined.append(parsed)
+        else:
+            for error in parsed:
+                log.warning("ignoring applied resource %s: %s", key, error)
+    combined.extend(applied)
+    return combined
+
+
+async def _ensure_topics(kafka: KafkaSettings, names: TopicNames, catalog: Catalog) -> list[str]:
+    created = await ensure_topics(
+        kafka, [names.manifests], compacted=[names.manifests], partitions=1
+    )
+    agents = catalog.agents_in_systems()
+    joins = [names.agent_joins(a) for a in agents]
+    topics = [*names.core_topics(), *joins]
+    for agent in agents:
+        topics += [names.agent(agent), names.agent_dlq(agent)]
+    created += await ensure_topics(kafka, topics, compacted=joins)
+    return sorted(created)
+
+
+async def _publish(kafka: KafkaSettings, names: TopicNames, records: list[ManifestRecord]) -> None:
+    producer = make_producer(kafka, transactional_id=f"{names.manifests}.apply")
+    await producer.start()
+    try:
+        async with producer.transaction():
+            futures = [
+                await producer.send(
+                    names.manifests,
+                    key=record_key(r.kind, r.name).encode(),
+                    value=encode(r),
+                    headers=headers_for(r),
+                )
+                for r in records
+            ]
+            await asyncio.gather(*futures)
+    finally:
+        await producer.stop()
+    log.info("applied %d manifest records", len(records))

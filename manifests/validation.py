@@ -1,0 +1,182 @@
+"""Checks across resources: duplicate names, references, graphs. Every problem at once.
+
+A tool exists when a `Tool` manifest, a built-in of the runtime (`web-search`, `read-url`) or an
+`McpServer`'s `tool_filter.include` names it; deny lists may name anything.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING
+
+from manifests._graph import analyse
+from manifests._yaml import line_of
+from manifests.builtins import BUILTIN_TOOLS, RESERVED_TOOL_NAMES
+from manifests.errors import ManifestError, suggest
+from manifests.models import (
+    Agent,
+    AgentPolicy,
+    AgentRole,
+    AgentSystem,
+    McpServer,
+    ModelEndpoint,
+    Tool,
+    ToolPermission,
+)
+
+if TYPE_CHECKING:
+    from manifests.loader import Located
+
+
+def check(
+    resources: Sequence[Located], invalid: Iterable[tuple[str, str]] = ()
+) -> list[ManifestError]:
+    """Problems across `resources`. `invalid` lists (kind, name) of resources that exist but
+    failed their own validation: references to them are not reported again."""
+    errors: list[ManifestError] = []
+    broken: dict[str, set[str]] = {}
+    for kind_name, name in invalid:
+        broken.setdefault(kind_name, set()).add(name)
+    first: dict[str, Located] = {}
+    unique: list[Located] = []
+    for item in resources:
+        key = item.resource.key
+        if key in first:
+            other = first[key]
+            errors.append(
+                item.error(
+                    ("metadata", "name"),
+                    f"defined twice; the first definition is at {other.source}",
+                )
+            )
+            continue
+        first[key] = item
+        unique.append(item)
+
+    def names(kind: type[object]) -> set[str]:
+        return {i.resource.name for i in unique if isinstance(i.resource, kind)}
+
+    def exists(what: str, name: str) -> bool:
+        kind_name = {"agent": "Agent", "tool": "Tool"}.get(what, what)
+        return name in broken.get(kind_name, set())
+
+    agents, systems, roles = names(Agent), names(AgentSystem), names(AgentRole)
+    endpoints = {
+        i.resource.name: i.resource for i in unique if isinstance(i.resource, ModelEndpoint)
+    }
+    servers = names(McpServer)
+    tools = names(Tool) | set(BUILTIN_TOOLS)
+    for item in unique:
+        if isinstance(item.resource, McpServer):
+            tools |= set(item.resource.spec.tool_filter.include)
+
+    def ref(
+        item: Located, path: tuple[str | int, ...], what: str, name: str, known: set[str]
+    ) -> None:
+        if name not in known and not exists(what, name):
+            errors.append(item.error(path, f"{what} {name!r} is not defined{suggest(name, known)}"))
+
+    for item in unique:
+        res = item.resource
+        if isinstance(res, Agent):
+            spec = res.spec
+            if spec.model is not None:
+                ref(
+                    item,
+                    ("spec", "model", "endpoint"),
+                    "ModelEndpoint",
+                    spec.model.endpoint,
+                    set(endpoints),
+                )
+                endpoint = endpoints.get(spec.model.endpoint)
+                if (
+                    endpoint is not None
+                    and spec.model.model is None
+                    and not endpoint.spec.default_model
+                ):
+                    errors.append(
+                        item.error(
+                            ("spec", "model"),
+                            f"no model name: set `model.model`, or `default_model` on "
+                            f"ModelEndpoint/{endpoint.name}",
+                        )
+                    )
+            else:
+                assert spec.model_ref is not None
+                ref(item, ("spec", "model_ref"), "ModelEndpoint", spec.model_ref, set(endpoints))
+                endpoint = endpoints.get(spec.model_ref)
+                if endpoint is not None and not endpoint.spec.default_model:
+                    errors.append(
+                        item.error(
+                            ("spec", "model_ref"),
+                            f"ModelEndpoint/{endpoint.name} has no `default_model`; add one, or "
+                            "use `model: {endpoint, model}`",
+                        )
+                    )
+            for i, fallback in enumerate(spec.fallback_model_refs):
+                ref(
+                    item,
+                    ("spec", "fallback_model_refs", i),
+                    "ModelEndpoint",
+                    fallback,
+                    set(endpoints),
+                )
+                endpoint = endpoints.get(fallback)
+                if endpoint is not None and not endpoint.spec.default_model:
+                    errors.append(
+                        item.error(
+                            ("spec", "fallback_model_refs", i),
+                            f"ModelEndpoint/{fallback} has no `default_model` to fall back to",
+                        )
+                    )
+            for i, tool in enumerate(spec.tools):
+                if tool in RESERVED_TOOL_NAMES:
+                    errors.append(
+                        item.error(
+                            ("spec", "tools", i),
+                            f"tool name {tool!r} is reserved (supervisors get it from "
+                            "`delegates_to`)",
+                        )
+                    )
+                else:
+                    ref(item, ("spec", "tools", i), "tool", tool, tools)
+            for i, role in enumerate(spec.roles):
+                ref(item, ("spec", "roles", i), "AgentRole", role, roles)
+        elif isinstance(res, AgentSystem):
+            for i, agent in enumerate(res.spec.agents):
+                ref(item, ("spec", "agents", i), "agent", agent, agents)
+            graph = analyse(res.spec)
+            for problem in graph.problems:
+                errors.append(item.error(problem.path, problem.message))
+        elif isinstance(res, AgentPolicy):
+            spec_p = res.spec
+            for i, system in enumerate(spec_p.target_systems):
+                ref(item, ("spec", "target_systems", i), "AgentSystem", system, systems)
+            if spec_p.scope is not None and spec_p.scope.system is not None:
+                ref(item, ("spec", "scope", "system"), "AgentSystem", spec_p.scope.system, systems)
+            for i, agent in enumerate(spec_p.target_agents):
+                ref(item, ("spec", "target_agents", i), "agent", agent, agents)
+        elif isinstance(res, AgentRole):
+            for i, agent in enumerate(res.spec.agents):
+                ref(item, ("spec", "agents", i), "agent", agent, agents)
+            for i, tool in enumerate(res.spec.permissions.tools):
+                ref(item, ("spec", "permissions", "tools", i), "tool", tool, tools)
+        elif isinstance(res, ToolPermission):
+            ref(item, ("spec", "tool"), "tool", res.spec.tool, tools)
+            for field in ("allowed_agents", "denied_agents"):
+                for i, agent in enumerate(getattr(res.spec, field)):
+                    ref(item, ("spec", field, i), "agent", agent, agents)
+        elif isinstance(res, Tool):
+            if res.name in RESERVED_TOOL_NAMES:
+                errors.append(
+                    item.error(("metadata", "name"), f"tool name {res.name!r} is reserved")
+                )
+            if res.spec.mcp_server is not None:
+                ref(item, ("spec", "mcp_server"), "McpServer", res.spec.mcp_server, servers)
+    return errors
+
+
+def line_for(item: Located, path: tuple[str | int, ...]) -> int | None:
+    if item.node is None:
+        return item.line
+    return line_of(item.node, path, item.line)

@@ -1,0 +1,171 @@
+"""`CatalogWatcher`: the applied manifests, read from the compacted topic at start and followed
+afterwards, as an always-consistent `Catalog` snapshot. Every service uses it for hot reload.
+
+`start()` reads the topic to its end (creating it if needed) and builds the first Catalog; a
+background task it owns then follows changes. A new Catalog replaces the old one only when the
+watcher has caught up with the topic (so one apply, one transaction, is seen whole) and the
+records form a valid set; otherwise the previous Catalog stays and the problem is logged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+import logging
+from collections.abc import Awaitable, Callable
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from manifests._topic import (
+    Records,
+    apply_message,
+    assign_all,
+    manifest_consumer,
+    partitions_of,
+    read_until_end,
+    resources_of,
+)
+from manifests.catalog import Catalog
+from manifests.loader import InvalidManifests, catalog_from_resources
+from podium.settings import KafkaSettings
+from topics.kafka import ensure_topics
+from topics.names import TopicNames
+
+log = logging.getLogger(__name__)
+
+Callback = Callable[[Catalog], Awaitable[None] | None]
+
+
+class CatalogWatcher:
+    def __init__(self, kafka: KafkaSettings, names: TopicNames, *, poll_ms: int = 100) -> None:
+        self._kafka = kafka
+        self._names = names
+        self._poll_ms = poll_ms
+        self._records: Records = {}
+        self._catalog = Catalog.empty(names)
+        self._version = 0
+        self._changed = asyncio.Condition()
+        self._subscribers: list[Callback] = []
+        self._consumer: AIOKafkaConsumer | None = None
+        self._tps: list[TopicPartition] = []
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def catalog(self) -> Catalog:
+        """The latest valid Catalog (empty before anything is applied)."""
+        return self._catalog
+
+    @property
+    def version(self) -> int:
+        """Bumped on every new Catalog."""
+        return self._version
+
+    async def start(self) -> None:
+        topic = self._names.manifests
+        partitions = await partitions_of(self._kafka, topic)
+        if not partitions:
+            await ensure_topics(self._kafka, [topic], compacted=[topic], partitions=1)
+            partitions = await partitions_of(self._kafka, topic)
+        consumer = manifest_consumer(self._kafka)
+        await consumer.start()
+        self._consumer = consumer
+        try:
+            self._tps = await assign_all(consumer, topic, partitions)
+            await read_until_end(consumer, self._tps, self._records)
+        except BaseException:
+            await consumer.stop()
+            self._consumer = None
+            raise
+        await self._rebuild(notify=False)
+        self._task = asyncio.create_task(self._follow(), name=f"catalog-watcher:{topic}")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        if self._consumer is not None:
+            await self._consumer.stop()
+            self._consumer = None
+
+    async def __aenter__(self) -> CatalogWatcher:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    def subscribe(self, callback: Callback) -> Callable[[], None]:
+        """Call `callback(catalog)` on every new Catalog; returns a function that unsubscribes."""
+        self._subscribers.append(callback)
+
+        def unsubscribe() -> None:
+            with contextlib.suppress(ValueError):
+                self._subscribers.remove(callback)
+
+        return unsubscribe
+
+    async def wait_for(
+        self,
+        predicate: Callable[[Catalog], bool],
+        timeout: float,  # noqa: ASYNC109 (a deadline is part of this API)
+    ) -> Catalog:
+        """The first Catalog (current or later) for which `predicate` holds; TimeoutError if none
+        comes within `timeout` seconds."""
+        async with asyncio.timeout(timeout), self._changed:
+            await self._changed.wait_for(lambda: predicate(self._catalog))
+            return self._catalog
+
+    async def _follow(self) -> None:
+        consumer = self._consumer
+        assert consumer is not None
+        dirty = False
+        while True:
+            try:
+                batches = await consumer.getmany(*self._tps, timeout_ms=self._poll_ms)
+                for messages in batches.values():
+                    for message in messages:
+                        dirty |= apply_message(self._records, message.key, message.value)
+                if dirty and await self._caught_up(consumer):
+                    dirty = False
+                    await self._rebuild(notify=True)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("catalog watcher: error while following %s", self._names.manifests)
+                await asyncio.sleep(1.0)
+
+    async def _caught_up(self, consumer: AIOKafkaConsumer) -> bool:
+        for tp in self._tps:
+            end = consumer.last_stable_offset(tp)
+            if end is None:
+                end = consumer.highwater(tp)
+            if end is None or await consumer.position(tp) < end:
+                return False
+        return True
+
+    async def _rebuild(self, *, notify: bool) -> None:
+        try:
+            catalog = catalog_from_resources(resources_of(self._records), self._names)
+        except InvalidManifests as exc:
+            log.error(
+                "the manifests on %s are not a valid set; keeping the previous catalog: %s",
+                self._names.manifests,
+                exc,
+            )
+            return
+        self._catalog = catalog
+        self._version += 1
+        async with self._changed:
+            self._changed.notify_all()
+        if not notify:
+            return
+        for callback in list(self._subscribers):
+            try:
+                result = callback(catalog)
+                if inspect.isawaitable(result):
+                    await result
+            except Exception:
+                log.exception("catalog watcher: a subscriber failed")

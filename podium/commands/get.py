@@ -1,0 +1,169 @@
+"""`podium get agents|systems|policies|endpoints|tools|roles|... [NAME] [-o json|yaml|table]`:
+what is applied, read back from the manifests topic. The ledger adds `get task(s)` here."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Annotated, Any
+
+import typer
+
+from manifests._topic import Records, read_records
+from podium.output import OutputFormat, emit, err_console
+from podium.settings import KafkaSettings, load_settings
+from topics.messages import ManifestRecord
+from topics.names import TopicNames
+
+get_app = typer.Typer(help="Show applied resources, and tasks.", no_args_is_help=True)
+
+NameArg = Annotated[str | None, typer.Argument(help="Show only this resource.")]
+Output = Annotated[OutputFormat, typer.Option("-o", "--output", help="table, json or yaml")]
+
+Row = dict[str, Any]
+
+
+def _spec(record: ManifestRecord) -> dict[str, Any]:
+    spec = record.resource.get("spec")
+    return spec if isinstance(spec, dict) else {}
+
+
+def _agent_row(record: ManifestRecord) -> Row:
+    spec = _spec(record)
+    model = spec.get("model")
+    if isinstance(model, dict):
+        model_text = f"{model.get('endpoint')}/{model.get('model') or '(default)'}"
+    else:
+        model_text = f"{spec.get('model_ref')}/(default)"
+    tools = [t for t in spec.get("tools") or [] if t != "none"]
+    limits = spec.get("limits") or {}
+    return {
+        "name": record.name,
+        "model": model_text,
+        "tools": ", ".join(map(str, tools)),
+        "max_steps": limits.get("max_steps"),
+        "timeout": limits.get("timeout"),
+    }
+
+
+def _system_row(record: ManifestRecord) -> Row:
+    spec = _spec(record)
+    labels = (record.resource.get("metadata") or {}).get("labels") or {}
+    return {
+        "name": record.name,
+        "agents": ", ".join(map(str, spec.get("agents") or [])),
+        "pattern": labels.get("orloj.dev/pattern", ""),
+    }
+
+
+def _policy_row(record: ManifestRecord) -> Row:
+    spec = _spec(record)
+    rules = {**spec, **(spec.get("rules") or {})}
+    scope = spec.get("scope") or {}
+    systems = [
+        *(spec.get("target_systems") or []),
+        *([scope["system"]] if scope.get("system") else []),
+    ]
+    return {
+        "name": record.name,
+        "systems": ", ".join(systems) or "(all)",
+        "max_tokens": rules.get("max_tokens_per_task") or rules.get("max_tokens_per_run"),
+        "max_cost_usd": rules.get("max_cost_per_task_usd"),
+        "allowed_models": ", ".join(rules.get("allowed_models") or []),
+        "denied_tools": ", ".join(
+            [*(rules.get("denied_tools") or []), *(rules.get("blocked_tools") or [])]
+        ),
+    }
+
+
+def _endpoint_row(record: ManifestRecord) -> Row:
+    spec = _spec(record)
+    return {
+        "name": record.name,
+        "provider": spec.get("provider"),
+        "default_model": spec.get("default_model"),
+        "base_url": spec.get("base_url"),
+    }
+
+
+def _tool_row(record: ManifestRecord) -> Row:
+    spec = _spec(record)
+    return {
+        "name": record.name,
+        "type": spec.get("type", "http"),
+        "endpoint": spec.get("endpoint"),
+        "risk_level": spec.get("risk_level", "low"),
+    }
+
+
+def _plain_row(record: ManifestRecord) -> Row:
+    return {"name": record.name}
+
+
+KINDS: dict[str, tuple[str, Callable[[ManifestRecord], Row]]] = {
+    "agents": ("Agent", _agent_row),
+    "systems": ("AgentSystem", _system_row),
+    "policies": ("AgentPolicy", _policy_row),
+    "endpoints": ("ModelEndpoint", _endpoint_row),
+    "tools": ("Tool", _tool_row),
+    "roles": ("AgentRole", _plain_row),
+    "toolpermissions": ("ToolPermission", _plain_row),
+    "mcpservers": ("McpServer", _plain_row),
+    "routes": ("RoutingTable", _plain_row),
+}
+
+
+def show(plural: str, name: str | None, output: OutputFormat) -> None:
+    kind, row_of = KINDS[plural]
+    kafka = load_settings(KafkaSettings)
+    records: Records = asyncio.run(read_records(kafka, TopicNames(kafka.topic_prefix).manifests))
+    found = sorted(
+        (r for r in records.values() if r.kind == kind and (name is None or r.name == name)),
+        key=lambda r: r.name,
+    )
+    if name is not None and not found:
+        err_console.print(f"{kind}/{name} is not applied", highlight=False)
+        raise typer.Exit(1)
+    if not found and output is OutputFormat.TABLE:
+        err_console.print(f"No {kind} is applied (prefix {kafka.topic_prefix!r}).", highlight=False)
+        return
+    value = [_record_json(r) for r in found]
+    rows = [
+        {
+            **row_of(r),
+            "generation": r.generation,
+            "applied_at": r.applied_at.isoformat(timespec="seconds"),
+        }
+        for r in found
+    ]
+    emit(value[0] if name is not None else value, output, rows=rows, title=None)
+
+
+def _record_json(record: ManifestRecord) -> dict[str, Any]:
+    return {
+        "kind": record.kind,
+        "name": record.name,
+        "generation": record.generation,
+        "digest": record.digest,
+        "source": record.source,
+        "applied_at": record.applied_at.isoformat(),
+        "resource": record.resource,
+    }
+
+
+def _command(plural: str) -> Callable[..., None]:
+    kind = KINDS[plural][0]
+
+    def command(name: NameArg = None, output: Output = OutputFormat.TABLE) -> None:
+        show(plural, name, output)
+
+    command.__doc__ = f"Show the applied {kind} resources (or one, by NAME)."
+    return command
+
+
+for _plural in KINDS:
+    get_app.command(_plural)(_command(_plural))
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(get_app, name="get")

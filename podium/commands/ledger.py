@@ -1,0 +1,306 @@
+"""`podium ledger`, and the commands over the ledger: logs, spend, trace, audit, token, get task.
+
+`podium ledger` runs the service; `audit verify` and `token create` talk to PostgreSQL directly
+(an auditor recomputes the chains from the rows themselves); the rest use the HTTP API.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from typing import Annotated, Any, TypeVar
+
+import asyncpg
+import typer
+from rich.tree import Tree
+
+from ledger.audit import VerifyReport, verify
+from ledger.auth import Scope, create_token
+from ledger.client import LedgerClient, save_token
+from ledger.migrate import migrate
+from ledger.service import LedgerService
+from ledger.settings import LedgerSettings
+from podium.lifecycle import run_services
+from podium.logs import configure_logging
+from podium.output import OutputFormat, console, emit, err_console
+from podium.settings import DatabaseSettings, KafkaSettings, load_settings
+
+T = TypeVar("T")
+
+OutputOption = Annotated[
+    OutputFormat, typer.Option("--output-format", "-o", help="table, json or yaml")
+]
+
+audit_app = typer.Typer(help="Check the ledger's tamper-evident audit trail.", no_args_is_help=True)
+token_app = typer.Typer(help="Bearer tokens of the ledger API.", no_args_is_help=True)
+
+
+def _with_db(work: Callable[[asyncpg.Connection, str], Awaitable[T]]) -> T:
+    database = load_settings(DatabaseSettings)
+    settings = load_settings(LedgerSettings)
+
+    async def run() -> T:
+        conn = await asyncpg.connect(database.url)
+        try:
+            await migrate(conn, settings.schema_name)
+            await conn.execute(f'SET search_path TO "{settings.schema_name}", public')
+            return await work(conn, settings.schema_name)
+        finally:
+            await conn.close()
+
+    return asyncio.run(run())
+
+
+def ledger_command(
+    api_only: Annotated[
+        bool, typer.Option("--api-only", help="Serve the API without consuming events.")
+    ] = False,
+) -> None:
+    """Run the ledger: store every event in PostgreSQL and serve the HTTP API."""
+    configure_logging()
+    settings = load_settings(LedgerSettings)
+    database = load_settings(DatabaseSettings)
+    kafka = load_settings(KafkaSettings)
+    service = LedgerService(settings, database, kafka, ingest=not api_only, record_api_url=True)
+    asyncio.run(run_services([service]))
+
+
+def verify_command(
+    task: Annotated[str | None, typer.Argument(help="Only this task's chain.")] = None,
+) -> None:
+    """Recompute the hash chains; name the first broken link of each (exit 1 if any)."""
+    report: VerifyReport = _with_db(lambda conn, _schema: verify(conn, task))
+    if task is not None and report.tasks == 0:
+        err_console.print(f"task {task!r} has no events in the ledger")
+        raise typer.Exit(2)
+    for broken in report.breaks:
+        err_console.print(f"[red]broken:[/red] {broken}")
+    if not report.ok:
+        err_console.print(f"{len(report.breaks)} of {report.tasks} chains are broken")
+        raise typer.Exit(1)
+    console.print(f"ok: {report.tasks} chains, {report.events} events verified")
+
+
+def token_create_command(
+    scope: Annotated[
+        list[Scope], typer.Option("--scope", help="audit:read, spend:read, approvals:write")
+    ],
+    name: Annotated[str, typer.Option("--name", help="Who holds it (shown as decided_by).")] = (
+        "cli"
+    ),
+    save: Annotated[
+        bool, typer.Option("--save", help="Also write it to .podium/api-token (mode 600).")
+    ] = False,
+) -> None:
+    """Create an API token; it is printed once and stored only as its SHA-256."""
+    token: str = _with_db(lambda conn, _schema: create_token(conn, name, scope))
+    typer.echo(token)
+    if save:
+        err_console.print(f"saved to {save_token(token)}")
+
+
+def logs_command(task: str, output: OutputOption = OutputFormat.TABLE) -> None:
+    """A task's audit trail: every event in order."""
+    with LedgerClient.from_environment() as client:
+        events = client.pages(f"/v1/tasks/{task}/events", limit=1000)
+    rows = [_log_row(ev) for ev in events]
+    emit(
+        events,
+        output,
+        rows=rows,
+        columns=["time", "agent", "event", "model/tool", "tokens", "cost", "decision"],
+        title=f"task {task}" + (f" ({events[0]['at'][:10]}, UTC)" if events else ""),
+    )
+
+
+def _log_row(ev: dict[str, Any]) -> dict[str, Any]:
+    data = ev.get("data") or {}
+    tokens = None
+    cost: Any = None
+    if ev["type"] == "model.called":
+        tokens = int(data.get("input_tokens", 0)) + int(data.get("output_tokens", 0))
+        cost = "unknown" if data.get("cost_usd") is None else f"${data['cost_usd']:.6f}"
+    decision = data.get("decision") or data.get("status") if ev["type"] != "model.called" else ""
+    if ev["type"].startswith("approval."):
+        decision = ev["type"].removeprefix("approval.")
+    return {
+        "time": _clock(ev["at"]),
+        "agent": ev.get("agent", ""),
+        "event": ev["type"],
+        "model/tool": data.get("model") or data.get("tool") or "",
+        "tokens": tokens,
+        "cost": cost,
+        "decision": decision or "",
+    }
+
+
+def spend_command(
+    by: Annotated[str, typer.Option("--by", help="system, agent, model, task or day")] = "system",
+    since: Annotated[str | None, typer.Option(help="RFC 3339 time, or 24h / 7d back")] = None,
+    until: Annotated[str | None, typer.Option(help="RFC 3339 time, or 24h / 7d back")] = None,
+    system: Annotated[str | None, typer.Option(help="Only this system.")] = None,
+    task: Annotated[str | None, typer.Option(help="Only this task.")] = None,
+    output: OutputOption = OutputFormat.TABLE,
+) -> None:
+    """Tokens and USD of model calls, grouped; calls without a known price are counted apart."""
+    with LedgerClient.from_environment() as client:
+        result = client.get(
+            "/v1/spend", group_by=by, since=since, until=until, system=system, task=task
+        )
+    rows = [
+        {
+            by: g["key"],
+            "calls": g["calls"],
+            "tokens": g["total_tokens"],
+            "cost_usd": f"{g['cost_usd']:.6f}",
+            "unpriced calls": g["unpriced_calls"],
+        }
+        for g in result["groups"]
+    ]
+    total = result["total"]
+    rows.append(
+        {
+            by: "total",
+            "calls": total["calls"],
+            "tokens": total["total_tokens"],
+            "cost_usd": f"{total['cost_usd']:.6f}",
+            "unpriced calls": total["unpriced_calls"],
+        }
+    )
+    title = f"spend by {by}" + (f" of task {task}" if task else "")
+    emit(result, output, rows=rows, title=title)
+
+
+def trace_command(task: str) -> None:
+    """A task's steps as a tree, with timings, tokens and cost."""
+    with LedgerClient.from_environment() as client:
+        events = client.pages(f"/v1/tasks/{task}/events", limit=1000)
+    console.print(build_trace(task, events))
+
+
+def build_trace(task: str, events: list[dict[str, Any]]) -> Tree:
+    root = Tree(f"[bold]task {task}[/bold]")
+    steps: dict[str, dict[str, Any]] = {}
+    order: list[str] = []
+    for ev in events:
+        step_id = ev.get("step_id") or ""
+        if not step_id:
+            root.add(f"{_clock(ev['at'])} {ev['type']}")
+            continue
+        step = steps.get(step_id)
+        if step is None:
+            step = steps[step_id] = {
+                "agent": ev.get("agent", ""),
+                "start": ev["at"],
+                "end": ev["at"],
+                "tokens": 0,
+                "cost": 0.0,
+                "unpriced": 0,
+                "status": "running",
+                "children": [],
+            }
+            order.append(step_id)
+        step["end"] = ev["at"]
+        data = ev.get("data") or {}
+        if ev["type"] == "model.called":
+            tokens = int(data.get("input_tokens", 0)) + int(data.get("output_tokens", 0))
+            step["tokens"] += tokens
+            if data.get("cost_usd") is None:
+                step["unpriced"] += 1
+                cost = "price unknown"
+            else:
+                step["cost"] += float(data["cost_usd"])
+                cost = f"${data['cost_usd']:.6f}"
+            step["children"].append(
+                f"model {data.get('model', '?')}: {tokens} tokens, {cost}, "
+                f"{data.get('latency_ms', 0):.0f} ms"
+            )
+        elif ev["type"] == "tool.called":
+            step["children"].append(
+                f"tool {data.get('tool', '?')}: {data.get('status', '?')}, "
+                f"{data.get('latency_ms', 0):.0f} ms"
+            )
+        elif ev["type"] == "policy.decided":
+            step["children"].append(
+                f"policy {data.get('decision', '?')} {data.get('model') or data.get('tool') or ''}"
+                f" ({data.get('rule', '')})"
+            )
+        elif ev["type"] in ("step.completed", "step.failed"):
+            step["status"] = ev["type"].removeprefix("step.")
+        elif ev["type"] != "step.started":
+            step["children"].append(ev["type"])
+    for step_id in order:
+        step = steps[step_id]
+        seconds = (_parse(step["end"]) - _parse(step["start"])).total_seconds()
+        unpriced = f" + {step['unpriced']} unpriced" if step["unpriced"] else ""
+        branch = root.add(
+            f"[bold]{step['agent']}[/bold] {step_id} {step['status']} {seconds:.2f} s, "
+            f"{step['tokens']} tokens, ${step['cost']:.6f}{unpriced}"
+        )
+        for child in step["children"]:
+            branch.add(child)
+    return root
+
+
+def _parse(value: str) -> datetime:
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+def _clock(value: str) -> str:
+    return _parse(value).strftime("%H:%M:%S.%f")[:-3]
+
+
+def get_task_command(
+    task_id: str,
+    output_only: Annotated[bool, typer.Option("--output", help="Print only the output.")] = False,
+    output: OutputOption = OutputFormat.TABLE,
+) -> None:
+    """One task from the ledger: status, times, tokens, cost (and output)."""
+    with LedgerClient.from_environment() as client:
+        task = client.get(f"/v1/tasks/{task_id}")
+    if output_only:
+        typer.echo(task.get("output") or "")
+        return
+    emit(task, output)
+
+
+def get_tasks_command(
+    system: Annotated[str | None, typer.Option(help="Only this system.")] = None,
+    status: Annotated[str | None, typer.Option(help="requested, running, succeeded, failed")] = (
+        None
+    ),
+    since: Annotated[str | None, typer.Option(help="RFC 3339 time, or 24h / 7d back")] = None,
+    limit: Annotated[int, typer.Option(help="How many, newest first.")] = 50,
+    output: OutputOption = OutputFormat.TABLE,
+) -> None:
+    """Tasks in the ledger, newest first."""
+    with LedgerClient.from_environment() as client:
+        page = client.get("/v1/tasks", system=system, status=status, since=since, limit=limit)
+    items = page["items"]
+    emit(
+        items,
+        output,
+        rows=items,
+        columns=["task_id", "system", "status", "created_at", "total_tokens", "cost_usd"],
+    )
+
+
+def register(app: typer.Typer) -> None:
+    app.command("ledger")(ledger_command)
+    app.command("logs")(logs_command)
+    app.command("spend")(spend_command)
+    app.command("trace")(trace_command)
+    audit_app.command("verify")(verify_command)
+    token_app.command("create")(token_create_command)
+    app.add_typer(audit_app, name="audit")
+    app.add_typer(token_app, name="token")
+    try:
+        get_app: typer.Typer = importlib.import_module("podium.commands.get").get_app
+    except (ImportError, AttributeError):
+        # `podium get` belongs to the manifests commands; until they exist, hold our own group.
+        get_app = typer.Typer(help="Show resources.", no_args_is_help=True)
+        app.add_typer(get_app, name="get")
+    get_app.command("task")(get_task_command)
+    get_app.command("tasks")(get_tasks_command)

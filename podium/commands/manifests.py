@@ -1,0 +1,153 @@
+"""`podium validate | compile | apply -f PATH...`: check, compile and publish manifests."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Annotated, Any
+
+import msgspec
+import typer
+from rich.markup import escape
+
+from manifests.apply import apply_paths
+from manifests.catalog import Catalog, required_topics
+from manifests.errors import ManifestError
+from manifests.loader import load_paths
+from podium.output import OutputFormat, console, emit, err_console
+from podium.settings import KafkaSettings, load_settings
+from topics.names import TopicNames
+from topics.routing import RoutingTable
+
+EXIT_INVALID = 1
+
+Files = Annotated[
+    list[Path],
+    typer.Option("-f", "--file", help="A manifest file or a folder of *.yaml (repeatable)."),
+]
+Output = Annotated[OutputFormat, typer.Option("-o", "--output", help="table, json or yaml")]
+Prefix = Annotated[
+    str | None,
+    typer.Option("--prefix", help="Topic prefix (default: PODIUM_KAFKA_TOPIC_PREFIX or podium)."),
+]
+
+
+def report_errors(errors: Sequence[ManifestError]) -> None:
+    for error in errors:
+        err_console.print(escape(str(error)), soft_wrap=True, highlight=False)
+    noun = "problem" if len(errors) == 1 else "problems"
+    err_console.print(f"[red]{len(errors)} {noun}[/red]", highlight=False)
+
+
+def validate_command(files: Files) -> None:
+    """Check manifests: fields, references and graphs. Exit code 1 on any problem."""
+    result = load_paths(files)
+    if result.errors:
+        report_errors(result.errors)
+        raise typer.Exit(EXIT_INVALID)
+    catalog = result.catalog
+    assert catalog is not None
+    kinds: dict[str, int] = {}
+    for resource in catalog.resources():
+        kinds[resource.kind_name] = kinds.get(resource.kind_name, 0) + 1
+    summary = ", ".join(f"{n} {kind}" for kind, n in sorted(kinds.items()))
+    console.print(f"valid: {summary or 'no resources'}", highlight=False)
+
+
+def compiled(catalog: Catalog) -> dict[str, Any]:
+    """The JSON of `podium compile -o json`."""
+    systems = {name: _table_json(table) for name, table in catalog.routing.items()}
+    agents = sorted({a for t in catalog.routing.values() for a in t.nodes})
+    return {"systems": systems, "topics": required_topics(catalog.names, agents)}
+
+
+def _table_json(table: RoutingTable) -> dict[str, Any]:
+    value: dict[str, Any] = msgspec.to_builtins(table, order="deterministic")
+    value.pop("system", None)
+    for node in value["nodes"].values():
+        node.pop("agent", None)
+    return value
+
+
+def compile_rows(catalog: Catalog) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    for name, table in catalog.routing.items():
+        for agent, node in table.nodes.items():
+            edges = ", ".join(
+                f"{e.to} ({e.kind}{', when ' + e.when if e.when else ''})" for e in node.edges
+            )
+            loop = []
+            if node.exit_when:
+                loop.append(f"exit_when {node.exit_when}")
+            if node.max_iterations:
+                loop.append(f"max {node.max_iterations}")
+            rows.append(
+                {
+                    "system": name,
+                    "agent": agent + (" (entry)" if agent in table.entry else ""),
+                    "edges": edges or "-",
+                    "join": ", ".join(node.join.inputs) if node.join else "",
+                    "loop": ", ".join(loop),
+                    "topic": node.topic,
+                }
+            )
+    return rows
+
+
+def _names(prefix: str | None) -> TopicNames:
+    return TopicNames(prefix or os.environ.get("PODIUM_KAFKA_TOPIC_PREFIX") or "podium")
+
+
+def compile_command(
+    files: Files, output: Output = OutputFormat.TABLE, prefix: Prefix = None
+) -> None:
+    """Print the routing tables compiled from the systems' graphs."""
+    result = load_paths(files, _names(prefix))
+    if result.errors:
+        report_errors(result.errors)
+        raise typer.Exit(EXIT_INVALID)
+    assert result.catalog is not None
+    emit(
+        compiled(result.catalog),
+        output,
+        rows=compile_rows(result.catalog),
+        columns=["system", "agent", "edges", "join", "loop", "topic"],
+        title="routing tables",
+    )
+
+
+def apply_command(files: Files, output: Output = OutputFormat.TABLE) -> None:
+    """Validate, compile, create the topics and publish to the manifests topic (all or nothing)."""
+    kafka = load_settings(KafkaSettings)
+    names = TopicNames(kafka.topic_prefix)
+    report = asyncio.run(apply_paths(kafka, names, files))
+    if report.errors:
+        report_errors(report.errors)
+        err_console.print("nothing was applied", highlight=False)
+        raise typer.Exit(EXIT_INVALID)
+    value = {
+        "changed": report.changed,
+        "unchanged": report.unchanged,
+        "created_topics": report.created_topics,
+    }
+    if output is not OutputFormat.TABLE:
+        emit(value, output)
+        return
+    if report.no_change:
+        console.print(f"no change ({len(report.unchanged)} resources up to date)", highlight=False)
+        return
+    for key, generation in report.changed.items():
+        state = "created" if generation == 1 else f"configured (generation {generation})"
+        console.print(f"{key} {state}", highlight=False)
+    if report.unchanged:
+        console.print(f"{len(report.unchanged)} unchanged", highlight=False)
+    if report.created_topics:
+        console.print(f"{len(report.created_topics)} topics created", highlight=False)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("validate")(validate_command)
+    app.command("compile")(compile_command)
+    app.command("apply")(apply_command)

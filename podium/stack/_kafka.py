@@ -1,0 +1,261 @@
+"""Apache Kafka (KRaft, one combined broker+controller) from its Maven Central jars."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import logging
+import re
+import shutil
+import tempfile
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from aiokafka.client import AIOKafkaClient
+
+from podium.stack._processes import (
+    StackError,
+    cmdline,
+    pid_alive,
+    port_open,
+    require_binary,
+    run,
+    spawn_detached,
+    tail,
+)
+from podium.stack._settings import StackSettings
+from podium.stack.state import KafkaProcess, stack_dir
+
+log = logging.getLogger(__name__)
+
+_POM = """<project xmlns="http://maven.apache.org/POM/4.0.0">
+  <modelVersion>4.0.0</modelVersion>
+  <groupId>dev.podium</groupId><artifactId>kafka-jars</artifactId><version>1</version>
+  <dependencies>{dependencies}</dependencies>
+</project>
+"""
+_DEPENDENCY = (
+    "<dependency><groupId>{group}</groupId><artifactId>{artifact}</artifactId>"
+    "<version>{version}</version></dependency>"
+)
+_SLF4J_API = re.compile(r"^slf4j-api-(\d+\.\d+\.\d+)\.jar$")
+
+
+def kafka_home() -> Path:
+    return stack_dir() / "kafka"
+
+
+def libs_dir(settings: StackSettings) -> Path:
+    return settings.jar_cache() / f"kafka-{settings.kafka_version}" / "libs"
+
+
+def java_binary() -> Path:
+    return require_binary("java", package="openjdk-17-jre-headless")
+
+
+def ensure_jars(settings: StackSettings) -> Path:
+    """Resolve Kafka's runtime jars with Maven into the cache, once per version.
+
+    The jars land in a temporary folder renamed into place at the end, so an interrupted
+    download is never taken for a complete one. The slf4j binding is `slf4j-simple` of exactly
+    the `slf4j-api` version Kafka resolves to.
+    """
+    libs = libs_dir(settings)
+    if libs.is_dir() and any(libs.glob("kafka_2.13-*.jar")):
+        return libs
+    mvn = require_binary("mvn", package="maven")
+    java_binary()
+    libs.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=libs.parent, prefix=".resolve-") as tmp:
+        work = Path(tmp)
+        out = work / "libs"
+        kafka = _DEPENDENCY.format(
+            group="org.apache.kafka", artifact="kafka_2.13", version=settings.kafka_version
+        )
+        _copy_dependencies(mvn, work / "kafka", kafka, out, transitive=True)
+        api = [m.group(1) for p in out.iterdir() if (m := _SLF4J_API.match(p.name))]
+        if len(api) != 1:
+            raise StackError(f"expected one slf4j-api jar among Kafka's dependencies, found {api}")
+        binding = _DEPENDENCY.format(group="org.slf4j", artifact="slf4j-simple", version=api[0])
+        _copy_dependencies(mvn, work / "binding", binding, out, transitive=False)
+        if libs.exists():
+            shutil.rmtree(libs)
+        out.rename(libs)
+    return libs
+
+
+def _copy_dependencies(
+    mvn: Path, project: Path, dependencies: str, out: Path, *, transitive: bool
+) -> None:
+    project.mkdir(parents=True)
+    (project / "pom.xml").write_text(_POM.format(dependencies=dependencies))
+    run(
+        [
+            mvn,
+            "-q",
+            "-B",
+            "-f",
+            project / "pom.xml",
+            "dependency:copy-dependencies",
+            f"-DoutputDirectory={out}",
+            "-DincludeScope=runtime",
+            f"-DexcludeTransitive={'false' if transitive else 'true'}",
+        ],
+        what="resolving Kafka's jars with Maven",
+        timeout=1200,
+    )
+
+
+def _server_properties(settings: StackSettings, data: Path) -> str:
+    port, cport = settings.kafka_port, settings.kafka_controller_port
+    return "\n".join(
+        [
+            "process.roles=broker,controller",
+            "node.id=1",
+            f"controller.quorum.bootstrap.servers=127.0.0.1:{cport}",
+            f"listeners=PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{cport}",
+            f"advertised.listeners=PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{cport}",
+            "controller.listener.names=CONTROLLER",
+            "inter.broker.listener.name=PLAINTEXT",
+            "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+            f"log.dirs={data}",
+            "num.partitions=3",
+            "offsets.topic.replication.factor=1",
+            "offsets.topic.num.partitions=12",
+            "transaction.state.log.replication.factor=1",
+            "transaction.state.log.min.isr=1",
+            "transaction.state.log.num.partitions=12",
+            "share.coordinator.state.topic.replication.factor=1",
+            "share.coordinator.state.topic.min.isr=1",
+            "group.initial.rebalance.delay.ms=0",
+            "auto.create.topics.enable=false",
+            "message.max.bytes=8388608",
+            "",
+        ]
+    )
+
+
+def _cluster_id() -> str:
+    while True:
+        value = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+        if not value.startswith("-"):
+            return value
+
+
+def is_running(process: KafkaProcess) -> bool:
+    """The recorded broker's process is alive (and is a Kafka broker) and its port answers."""
+    return (
+        pid_alive(process.pid) and "kafka.Kafka" in cmdline(process.pid) and port_open(process.port)
+    )
+
+
+def start(settings: StackSettings) -> KafkaProcess:
+    """Format storage (once) and start the broker detached; return once it serves metadata."""
+    java = java_binary()
+    libs = ensure_jars(settings)
+    for port in (settings.kafka_port, settings.kafka_controller_port):
+        if port_open(port):
+            raise StackError(
+                f"port {port} is already in use by another process: stop it, or choose other "
+                "ports with PODIUM_STACK_KAFKA_PORT / PODIUM_STACK_KAFKA_CONTROLLER_PORT"
+            )
+    home = kafka_home()
+    data = home / "data"
+    home.mkdir(parents=True, exist_ok=True)
+    properties = home / "server.properties"
+    text = _server_properties(settings, data)
+    if properties.exists() and properties.read_text() != text and data.exists():
+        # The quorum's address is written into the formatted storage: new ports, new storage.
+        shutil.rmtree(data)
+    properties.write_text(text)
+    classpath = f"{libs}/*"
+    if not (data / "meta.properties").exists():
+        run(
+            [
+                java,
+                "-cp",
+                classpath,
+                "kafka.tools.StorageTool",
+                "format",
+                "--standalone",
+                "-t",
+                _cluster_id(),
+                "-c",
+                properties,
+            ],
+            what="formatting Kafka's storage (kafka.tools.StorageTool format)",
+            timeout=120,
+        )
+    server_log = home / "server.log"
+    console_log = home / "console.log"
+    pid = spawn_detached(
+        [
+            java,
+            "-Xms256m",
+            f"-Xmx{settings.kafka_heap_mb}m",
+            "-XX:+UseG1GC",
+            "-XX:MaxGCPauseMillis=20",
+            "-Djava.awt.headless=true",
+            f"-Dorg.slf4j.simpleLogger.logFile={server_log}",
+            "-Dorg.slf4j.simpleLogger.showDateTime=true",
+            "-Dorg.slf4j.simpleLogger.dateTimeFormat=yyyy-MM-dd'T'HH:mm:ss.SSS",
+            "-Dorg.slf4j.simpleLogger.defaultLogLevel=info",
+            "-cp",
+            classpath,
+            "kafka.Kafka",
+            properties,
+        ],
+        log_file=console_log,
+        cwd=home,
+    )
+    process = KafkaProcess(
+        bootstrap=f"127.0.0.1:{settings.kafka_port}",
+        pid=pid,
+        port=settings.kafka_port,
+        controller_port=settings.kafka_controller_port,
+        version=settings.kafka_version,
+        data_dir=str(data),
+    )
+    wait_ready(process, timeout=settings.ready_timeout_s)
+    return process
+
+
+def wait_ready(process: KafkaProcess, *, timeout: float) -> None:
+    """Poll until a metadata request succeeds, the broker dies, or the deadline passes."""
+    deadline = time.monotonic() + timeout
+    home = kafka_home()
+    while True:
+        if not pid_alive(process.pid):
+            raise StackError(
+                "Kafka exited during start-up; see "
+                f"{home / 'server.log'} and {home / 'console.log'}: "
+                f"{tail(home / 'console.log', 5)} {tail(home / 'server.log', 5)}"
+            )
+        if port_open(process.port) and metadata_ok(process.bootstrap):
+            return
+        if time.monotonic() > deadline:
+            raise StackError(
+                f"Kafka did not answer on {process.bootstrap} within {timeout:.0f} s; "
+                f"see {home / 'server.log'}"
+            )
+        time.sleep(0.5)
+
+
+def metadata_ok(bootstrap: str) -> bool:
+    """True when a client's metadata request to `bootstrap` succeeds and names a broker."""
+
+    async def probe() -> bool:
+        client = AIOKafkaClient(bootstrap_servers=bootstrap, request_timeout_ms=5000)
+        try:
+            await client.bootstrap()
+            return bool(client.cluster.brokers())
+        except Exception:
+            return False
+        finally:
+            await client.close()
+
+    # A thread of its own, so that this works inside and outside a running event loop.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, probe()).result()

@@ -1,0 +1,148 @@
+"""Bring the local stack up, report on it, and bring it down: the API behind `podium stack`."""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import secrets
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from pathlib import Path
+
+from podium.stack import _kafka, _postgres
+from podium.stack._processes import cmdline, require_binary, terminate_group
+from podium.stack._settings import StackSettings
+from podium.stack.state import StackState, load_state, save_state, stack_dir
+
+Progress = Callable[[str], AbstractContextManager[object]]
+"""Shows a long wait (e.g. `rich.console.Console.status`); does nothing by default."""
+
+
+@contextlib.contextmanager
+def _quiet(message: str) -> Iterator[None]:
+    yield
+
+
+@contextlib.contextmanager
+def _locked() -> Iterator[None]:
+    """One `up` or `down` at a time per stack folder (several shells and test runs share it)."""
+    folder = stack_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    with (folder / "stack.lock").open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+@dataclass(frozen=True, slots=True)
+class UpReport:
+    """What `up` found or did: the state, and which components it started itself."""
+
+    state: StackState
+    started_kafka: bool
+    started_postgres: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ComponentStatus:
+    name: str
+    running: bool
+    pid: int | None
+    port: int | None
+    address: str | None
+
+
+def up(settings: StackSettings, *, progress: Progress = _quiet) -> UpReport:
+    """Start what is not running (idempotent), wait for readiness, record the state file."""
+    _require_binaries(settings)
+    with _locked():
+        return _up(settings, progress)
+
+
+def _up(settings: StackSettings, progress: Progress) -> UpReport:
+    state = load_state()
+    if state.policy_hmac_key is None:
+        state.policy_hmac_key = secrets.token_hex(32)
+    started_kafka = started_postgres = False
+    if state.postgres is None or not _postgres.is_running(state.postgres):
+        with progress("Starting PostgreSQL..."):
+            state.postgres = _postgres.start(settings)
+        started_postgres = True
+    save_state(state)
+    if state.kafka is None or not _kafka.is_running(state.kafka):
+        if state.kafka is not None:
+            _stop_kafka(state, settings)
+        if not _kafka.libs_dir(settings).is_dir():
+            with progress(f"Resolving Kafka {settings.kafka_version} jars with Maven..."):
+                _kafka.ensure_jars(settings)
+        with progress(f"Starting Kafka {settings.kafka_version}..."):
+            state.kafka = _kafka.start(settings)
+        started_kafka = True
+    elif not _kafka.metadata_ok(state.kafka.bootstrap):
+        with progress("Waiting for Kafka to answer..."):
+            _kafka.wait_ready(state.kafka, timeout=settings.ready_timeout_s)
+    save_state(state)
+    return UpReport(state=state, started_kafka=started_kafka, started_postgres=started_postgres)
+
+
+def _require_binaries(settings: StackSettings) -> None:
+    """Fail early, naming the Debian package, when a program the stack needs is missing."""
+    _kafka.java_binary()
+    if not _kafka.libs_dir(settings).is_dir():
+        require_binary("mvn", package="maven")
+    for name in ("initdb", "pg_ctl", "pg_isready", "psql"):
+        _postgres.binary(name)
+
+
+def status() -> list[ComponentStatus]:
+    """What runs, from the state file, checked against live pids and ports."""
+    state = load_state()
+    rows = []
+    kafka, pg = state.kafka, state.postgres
+    rows.append(
+        ComponentStatus(
+            name="kafka",
+            running=kafka is not None and _kafka.is_running(kafka),
+            pid=kafka.pid if kafka else None,
+            port=kafka.port if kafka else None,
+            address=kafka.bootstrap if kafka else None,
+        )
+    )
+    rows.append(
+        ComponentStatus(
+            name="postgres",
+            running=pg is not None and _postgres.is_running(pg),
+            pid=pg.pid if pg else None,
+            port=pg.port if pg else None,
+            address=pg.dsn if pg else None,
+        )
+    )
+    return rows
+
+
+def down(settings: StackSettings) -> StackState:
+    """Stop Kafka (its process group) and PostgreSQL; keep their data and the signing key."""
+    if not stack_dir().exists():
+        return StackState()
+    with _locked():
+        return _down(settings)
+
+
+def _down(settings: StackSettings) -> StackState:
+    state = load_state()
+    _stop_kafka(state, settings)
+    data = Path(state.postgres.data_dir) if state.postgres else _postgres.postgres_home() / "data"
+    if data.exists():
+        _postgres.stop(data, settings)
+    state.kafka = None
+    state.postgres = None
+    save_state(state)
+    return state
+
+
+def _stop_kafka(state: StackState, settings: StackSettings) -> None:
+    if state.kafka is not None and "kafka.Kafka" in cmdline(state.kafka.pid):
+        terminate_group(state.kafka.pid, timeout=settings.stop_timeout_s)

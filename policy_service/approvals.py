@@ -1,0 +1,268 @@
+"""Human approvals: the book of parked steps, and the decision that resumes them.
+
+The topic `podium.approvals` (keyed by task_id) is the source of truth: the actor writes an
+`ApprovalRequest` holding the parked step; `decide_approval` writes the `ApprovalDecision`, the
+`approval.granted|denied|expired` event and the resumed step in ONE Kafka transaction, so the step
+resumes exactly when the decision is recorded, on whichever replica consumes it, even after every
+process restarted. The first decision in the log wins; `decide_approval` makes a second one
+impossible by fencing: its transactional id is derived from the approval id, so two deciders of
+the same approval fence each other, and the survivor re-reads the log after fencing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import msgspec
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from podium.errors import PermanentError
+from podium.settings import KafkaSettings
+from topics.codec import MalformedMessage, decode, encode, headers_for
+from topics.kafka import ensure_topics, make_admin, make_consumer, make_producer
+from topics.messages import (
+    AnyApprovalRecord,
+    ApprovalDecidedData,
+    ApprovalDecision,
+    ApprovalRequest,
+    EventType,
+    event,
+    utcnow,
+)
+from topics.names import TopicNames
+
+_EVENT_TYPES = {
+    "granted": EventType.APPROVAL_GRANTED,
+    "denied": EventType.APPROVAL_DENIED,
+    "expired": EventType.APPROVAL_EXPIRED,
+}
+
+
+class ApprovalNotFound(PermanentError):
+    """No parked step has this approval id."""
+
+
+class ApprovalAlreadyDecided(PermanentError):
+    """The approval was decided before; a decision is final."""
+
+
+@dataclass(slots=True)
+class ApprovalEntry:
+    request: ApprovalRequest
+    partition: int
+    decision: ApprovalDecision | None = None
+
+    @property
+    def status(self) -> str:
+        return "pending" if self.decision is None else self.decision.decision
+
+
+@dataclass(slots=True)
+class ApprovalBook:
+    """Every approval seen on the topic, by id; the first decision of an approval wins."""
+
+    entries: dict[str, ApprovalEntry] = field(default_factory=dict)
+    early_decisions: dict[str, ApprovalDecision] = field(default_factory=dict)
+
+    def apply(self, record: AnyApprovalRecord, partition: int) -> None:
+        if isinstance(record, ApprovalRequest):
+            if record.approval_id in self.entries:
+                return
+            entry = ApprovalEntry(record, partition)
+            entry.decision = self.early_decisions.pop(record.approval_id, None)
+            self.entries[record.approval_id] = entry
+            return
+        existing = self.entries.get(record.approval_id)
+        if existing is None:
+            self.early_decisions.setdefault(record.approval_id, record)
+        elif existing.decision is None:
+            existing.decision = record
+
+    def get(self, approval_id: str) -> ApprovalEntry | None:
+        return self.entries.get(approval_id)
+
+    def listing(self, status: str = "pending") -> list[ApprovalEntry]:
+        found = [e for e in self.entries.values() if status in ("all", e.status)]
+        return sorted(found, key=lambda e: e.request.requested_at)
+
+    def due(self, now: datetime, ttl_s: float) -> list[ApprovalEntry]:
+        """Pending approvals past their `expires_at` or past `requested_at + ttl_s`."""
+        return [
+            e
+            for e in self.entries.values()
+            if e.decision is None
+            and (
+                e.request.expires_at <= now
+                or (now - e.request.requested_at).total_seconds() >= ttl_s
+            )
+        ]
+
+
+async def partitions_of(kafka: KafkaSettings, topic: str) -> list[int]:
+    """The partition numbers of a topic, from fresh metadata."""
+    admin = make_admin(kafka)
+    await admin.start()
+    try:
+        described = await admin.describe_topics([topic])
+    finally:
+        await admin.close()
+    return sorted(p["partition"] for t in described for p in t.get("partitions", ()))
+
+
+def decode_record(data: bytes | None) -> AnyApprovalRecord:
+    record: AnyApprovalRecord = decode(data, AnyApprovalRecord)
+    return record
+
+
+async def _read_to_end(
+    consumer: AIOKafkaConsumer, book: ApprovalBook, partitions: list[TopicPartition]
+) -> None:
+    """Read the assigned partitions up to their (committed) end offsets."""
+    ends = await consumer.end_offsets(partitions)
+    remaining = {tp for tp in partitions if ends[tp] > await consumer.position(tp)}
+    while remaining:
+        batches = await consumer.getmany(*remaining, timeout_ms=200)
+        for tp, records in batches.items():
+            for message in records:
+                with contextlib.suppress(MalformedMessage):
+                    book.apply(decode_record(message.value), tp.partition)
+        for tp in list(remaining):
+            if await consumer.position(tp) >= ends[tp]:
+                remaining.discard(tp)
+
+
+async def read_book(kafka: KafkaSettings, names: TopicNames) -> ApprovalBook:
+    """Read the whole approvals topic (committed records) into a book."""
+    await ensure_topics(kafka, [names.approvals])
+    consumer = make_consumer(kafka, group_id=None)
+    await consumer.start()
+    try:
+        partitions = [
+            TopicPartition(names.approvals, p) for p in await partitions_of(kafka, names.approvals)
+        ]
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        book = ApprovalBook()
+        await _read_to_end(consumer, book, partitions)
+        return book
+    finally:
+        await consumer.stop()
+
+
+async def list_approvals(
+    kafka: KafkaSettings, names: TopicNames, status: str = "pending"
+) -> list[ApprovalEntry]:
+    """Approvals by status: `pending`, `granted`, `denied`, `expired`, or `all`."""
+    return (await read_book(kafka, names)).listing(status)
+
+
+async def decide_approval(
+    kafka: KafkaSettings,
+    names: TopicNames,
+    approval_id: str,
+    *,
+    granted: bool,
+    decided_by: str,
+    reason: str = "",
+    expired: bool = False,
+) -> ApprovalDecision:
+    """Decide a pending approval and resume its step, in one transaction.
+
+    Raises `ApprovalNotFound` for an unknown id and `ApprovalAlreadyDecided` when a decision
+    exists (including one written concurrently by another decider).
+    """
+    book = await read_book(kafka, names)
+    entry = book.get(approval_id)
+    if entry is None:
+        raise ApprovalNotFound(
+            f"approval {approval_id!r} is not pending anywhere; `podium approvals` lists them"
+        )
+    _check_pending(entry)
+    await ensure_topics(kafka, [names.events, names.agent(entry.request.agent)])
+    producer = make_producer(
+        kafka, transactional_id=f"{names.prefix}.approvals.decide.{approval_id}"
+    )
+    await producer.start()  # fences any other decider of this approval
+    try:
+        # Re-read the approval's partition after fencing: a decision committed meanwhile shows.
+        await _refresh_partition(kafka, names, book, entry.partition)
+        _check_pending(entry)
+        outcome = "expired" if expired else ("granted" if granted else "denied")
+        request = entry.request
+        decision = ApprovalDecision(
+            approval_id=approval_id,
+            task_id=request.task_id,
+            decision=outcome,  # type: ignore[arg-type]
+            decided_by=decided_by,
+            reason=reason,
+            decided_at=utcnow(),
+        )
+        ev = event(
+            ApprovalDecidedData(approval_id=approval_id, decided_by=decided_by, reason=reason),
+            type=_EVENT_TYPES[outcome],
+            event_id=f"approval:{approval_id}:{outcome}",
+            task_id=request.task_id,
+            system=request.system,
+            agent=request.agent,
+            step_id=request.step.step_id,
+            attempt=request.step.attempt,
+            source="policy",
+        )
+        resumed = msgspec.structs.replace(
+            request.step,
+            resume={
+                **(request.step.resume or {}),
+                "approval": {
+                    "approval_id": approval_id,
+                    "decision": outcome,
+                    "decided_by": decided_by,
+                    "reason": reason,
+                },
+            },
+        )
+        key = request.task_id.encode()
+        async with producer.transaction():
+            await producer.send(
+                names.approvals, key=key, value=encode(decision), headers=headers_for(decision)
+            )
+            await producer.send(names.events, key=key, value=encode(ev), headers=headers_for(ev))
+            await producer.send(
+                names.agent(request.agent),
+                key=key,
+                value=encode(resumed),
+                headers=headers_for(resumed),
+            )
+        return decision
+    finally:
+        await producer.stop()
+
+
+def _check_pending(entry: ApprovalEntry) -> None:
+    if entry.decision is not None:
+        d = entry.decision
+        by = f" by {d.decided_by}" if d.decided_by else ""
+        raise ApprovalAlreadyDecided(
+            f"approval {entry.request.approval_id!r} was already {d.decision}{by} "
+            f"at {d.decided_at.isoformat()}"
+        )
+
+
+async def _refresh_partition(
+    kafka: KafkaSettings, names: TopicNames, book: ApprovalBook, partition: int
+) -> None:
+    consumer = make_consumer(kafka, group_id=None)
+    await consumer.start()
+    try:
+        tp = TopicPartition(names.approvals, partition)
+        consumer.assign([tp])
+        await consumer.seek_to_beginning(tp)
+        await _read_to_end(consumer, book, [tp])
+    finally:
+        await consumer.stop()
+
+
+def new_approval_id() -> str:
+    return f"apr-{uuid.uuid4().hex[:20]}"

@@ -1,0 +1,241 @@
+"""A real runtime for the actor tests: manifests applied to Kafka, the policy service, the
+dispatcher and actors running as asyncio tasks in the test process, and a collector that reads
+`events` and `results` (read_committed) into memory, by task."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from collections import defaultdict
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiokafka import TopicPartition
+
+from actors.actor import ActorService, CatalogTools
+from actors.dispatcher import DispatcherService
+from actors.settings import ActorSettings, DispatcherSettings
+from manifests.apply import apply_paths
+from manifests.watcher import CatalogWatcher
+from podium.settings import KafkaSettings
+from policy_service.client import Authorizer
+from policy_service.service import PolicyService, WatchedRules
+from policy_service.settings import PolicySettings
+from tests.helpers import wait_until
+from topics.codec import MalformedMessage, decode, encode, headers_for
+from topics.kafka import ensure_topics, make_consumer, make_producer
+from topics.messages import AnyResult, Event, TaskRequested, utcnow
+from topics.names import TopicNames
+
+KEY = b"actors-test-key-0123456789abcdef"
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLE = ROOT / "manifests" / "examples" / "research-pipeline"
+RESEARCH_FILES = [
+    EXAMPLE / "agents.yaml",
+    EXAMPLE / "system.yaml",
+    EXAMPLE / "governance.yaml",
+    EXAMPLE / "offline" / "endpoint.yaml",
+]
+
+FAST_ACTOR = ActorSettings(
+    concurrency=4,
+    policy_timeout_s=10.0,
+    step_retry_attempts=2,
+    step_retry_backoff_s=0.05,
+    grace_s=5.0,
+    session_timeout_ms=6000,
+)
+
+
+@dataclass
+class Collector:
+    """Everything on `events` and `results`, by task id, as it arrives."""
+
+    events: dict[str, list[Event]] = field(default_factory=lambda: defaultdict(list))
+    results: dict[str, list[AnyResult]] = field(default_factory=lambda: defaultdict(list))
+    raw: dict[str, list[tuple[str, bytes]]] = field(default_factory=lambda: defaultdict(list))
+
+    async def run(self, kafka: KafkaSettings, names: TopicNames, stop: asyncio.Event) -> None:
+        consumer = make_consumer(kafka, group_id=None, fetch_max_wait_ms=50)
+        await consumer.start()
+        try:
+            tps = [
+                TopicPartition(topic, p)
+                for topic in (names.events, names.results)
+                for p in range(kafka.partitions)
+            ]
+            consumer.assign(tps)
+            await consumer.seek_to_beginning(*tps)
+            while not stop.is_set():
+                batches = await consumer.getmany(timeout_ms=100)
+                for tp, records in batches.items():
+                    for record in records:
+                        try:
+                            if tp.topic == names.results:
+                                result: AnyResult = decode(record.value, AnyResult)
+                                self.results[result.task_id].append(result)
+                            else:
+                                ev: Event = decode(record.value, Event)
+                                self.events[ev.task_id].append(ev)
+                        except MalformedMessage:
+                            continue
+        finally:
+            await consumer.stop()
+
+    def of_type(self, task_id: str, type_: str) -> list[Event]:
+        return [e for e in self.events.get(task_id, []) if e.type == type_]
+
+
+@dataclass
+class Runtime:
+    kafka: KafkaSettings
+    names: TopicNames
+    database_url: str
+    schema: str
+    collector: Collector = field(default_factory=Collector)
+    stop: asyncio.Event = field(default_factory=asyncio.Event)
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    watcher: CatalogWatcher | None = None
+    authorizer: Authorizer | None = None
+    actors: dict[str, list[tuple[asyncio.Event, asyncio.Task[None]]]] = field(
+        default_factory=lambda: defaultdict(list)
+    )
+
+    def spawn(self, coro: Any, name: str) -> asyncio.Task[None]:
+        task: asyncio.Task[None] = asyncio.create_task(coro, name=name)
+        self.tasks.append(task)
+        return task
+
+    async def apply(self, paths: Sequence[Path]) -> None:
+        report = await apply_paths(self.kafka, self.names, list(paths))
+        assert not report.errors, report.errors
+
+    async def start(
+        self,
+        paths: Sequence[Path],
+        *,
+        actors: bool | Sequence[str] = True,
+        dispatcher: bool = True,
+        settings: ActorSettings = FAST_ACTOR,
+    ) -> None:
+        kafka, names = self.kafka, self.names
+        await ensure_topics(kafka, names.core_topics())
+        await self.apply(paths)
+        self.watcher = CatalogWatcher(kafka, names)
+        await self.watcher.start()
+        await self.watcher.wait_for(lambda c: bool(c.routing), timeout=30)
+        self.spawn(self.collector.run(kafka, names, self.stop), "collector")
+        policy = PolicyService(
+            kafka,
+            names,
+            PolicySettings(hmac_key=KEY.decode()),
+            hmac_key=KEY,
+            database_url=self.database_url,
+            rules=WatchedRules(kafka, names),
+            db_schema=self.schema,
+        )
+        task = self.spawn(policy.run(self.stop), "policy")
+        ready = asyncio.create_task(policy.ready.wait())
+        await asyncio.wait([ready, task], timeout=60, return_when=asyncio.FIRST_COMPLETED)
+        if task.done():
+            task.result()
+        assert policy.ready.is_set()
+        self.authorizer = Authorizer(
+            kafka, names, instance_id=f"t-{uuid.uuid4().hex[:8]}", hmac_key=KEY, timeout_s=10
+        )
+        await self.authorizer.start()
+        if dispatcher:
+            service = DispatcherService(
+                kafka, names, settings=DispatcherSettings(grace_s=3), catalog=self.watcher
+            )
+            self.spawn(service.run(self.stop), "dispatcher")
+        if actors:
+            agents = self.watcher.catalog.agents_in_systems() if actors is True else list(actors)
+            for agent in agents:
+                self.start_actor(agent, settings)
+
+    def start_actor(self, agent: str, settings: ActorSettings = FAST_ACTOR) -> None:
+        assert self.watcher is not None and self.authorizer is not None
+        actor = ActorService(
+            self.kafka,
+            self.names,
+            agent,
+            settings=settings,
+            catalog=self.watcher,
+            gate=self.authorizer,
+            tools=CatalogTools(self.watcher),
+        )
+        own_stop = asyncio.Event()
+
+        async def run() -> None:
+            waiter = asyncio.create_task(self.stop.wait())
+            inner = asyncio.create_task(actor.run(own_stop))
+            await asyncio.wait([waiter, inner], return_when=asyncio.FIRST_COMPLETED)
+            own_stop.set()
+            waiter.cancel()
+            await inner
+
+        self.actors[agent].append((own_stop, self.spawn(run(), f"actor:{agent}")))
+
+    async def submit(
+        self, system: str, text: str, *, task_id: str | None = None, timeout_s: float = 60
+    ) -> str:
+        task = TaskRequested(
+            task_id=task_id or f"task-{uuid.uuid4().hex[:10]}",
+            system=system,
+            input=text,
+            submitted_at=utcnow(),
+            timeout_s=timeout_s,
+        )
+        await self.send_raw(task.task_id.encode(), encode(task), headers_for(task))
+        return task.task_id
+
+    async def send_raw(
+        self, key: bytes | None, value: bytes, headers: list[tuple[str, bytes]] | None = None
+    ) -> None:
+        producer = make_producer(self.kafka)
+        await producer.start()
+        try:
+            await producer.send_and_wait(self.names.tasks, key=key, value=value, headers=headers)
+        finally:
+            await producer.stop()
+
+    async def result(self, task_id: str, timeout: float = 60) -> AnyResult:  # noqa: ASYNC109
+        results = await wait_until(
+            lambda: self.collector.results.get(task_id),
+            timeout=timeout,
+            message=f"a result for {task_id}",
+        )
+        return results[0]  # type: ignore[no-any-return]
+
+    async def shutdown(self) -> None:
+        self.stop.set()
+        for stop_event, _ in (x for group in self.actors.values() for x in group):
+            stop_event.set()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.gather(*self.tasks, return_exceptions=True), 30)
+        for task in self.tasks:
+            if not task.done():
+                task.cancel()
+        if self.authorizer is not None:
+            await self.authorizer.stop()
+        if self.watcher is not None:
+            await self.watcher.stop()
+
+
+@pytest.fixture
+async def runtime(
+    kafka_settings: KafkaSettings, topic_names: TopicNames, database_url: str, pg_schema: str
+) -> AsyncIterator[Runtime]:
+    rt = Runtime(kafka_settings, topic_names, database_url, pg_schema)
+    try:
+        yield rt
+    finally:
+        await rt.shutdown()
+        for task in rt.tasks:
+            if task.done() and not task.cancelled() and task.exception() is not None:
+                raise task.exception()  # type: ignore[misc]

@@ -1,0 +1,66 @@
+"""`compose.yaml`: every role of SPEC.md, pinned images, healthchecks, the shared settings."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+from ruamel.yaml import YAML
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLE_AGENTS = ("researcher", "analyst", "writer")
+
+
+@pytest.fixture(scope="module")
+def services() -> dict[str, Any]:
+    compose = YAML(typ="safe").load((ROOT / "compose.yaml").read_text())
+    assert isinstance(compose, dict)
+    found: dict[str, Any] = compose["services"]
+    return found
+
+
+def test_every_role_of_the_spec_has_a_service(services: dict[str, Any]) -> None:
+    expected = {"kafka", "postgres", "dispatcher", "policy", "ledger"}
+    expected |= {f"actor-{agent}" for agent in EXAMPLE_AGENTS}
+    assert expected <= set(services), f"missing: {sorted(expected - set(services))}"
+
+
+def test_images_are_pinned_and_infrastructure_has_healthchecks(services: dict[str, Any]) -> None:
+    assert services["kafka"]["image"] == "apache/kafka:4.1.1"
+    assert re.fullmatch(r"postgres:15\.\d+", services["postgres"]["image"])
+    for name in ("kafka", "postgres"):
+        assert services[name]["healthcheck"]["test"], name
+    assert "controller" in services["kafka"]["environment"]["KAFKA_PROCESS_ROLES"]
+
+
+@pytest.mark.parametrize(
+    ("service", "command"),
+    [
+        ("dispatcher", ["dispatcher"]),
+        ("policy", ["policy"]),
+        ("ledger", ["ledger"]),
+        *[(f"actor-{a}", ["actor", a]) for a in EXAMPLE_AGENTS],
+    ],
+)
+def test_role_services_run_podium_with_settings_and_wait_for_health(
+    services: dict[str, Any], service: str, command: list[str]
+) -> None:
+    spec = services[service]
+    assert spec["build"] == "."
+    assert spec["command"] == command
+    assert spec["deploy"]["replicas"] >= 1
+    env = spec["environment"]
+    assert env["PODIUM_KAFKA_BOOTSTRAP"] == "kafka:9092"
+    assert env["PODIUM_DATABASE_URL"].startswith("postgresql://")
+    assert env["PODIUM_POLICY_HMAC_KEY"]
+    for dependency in ("kafka", "postgres"):
+        assert spec["depends_on"][dependency]["condition"] == "service_healthy"
+
+
+def test_dockerfile_builds_the_podium_image() -> None:
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert dockerfile.startswith("#") and "FROM python:3.11-slim" in dockerfile
+    assert "pip install ." in dockerfile
+    assert 'ENTRYPOINT ["podium"]' in dockerfile
