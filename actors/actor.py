@@ -31,9 +31,10 @@ from actors.agent_loop import (
     LoopResult,
     ModelChoice,
     ToolBox,
+    UsageTally,
 )
 from actors.delegation import return_step, worker_step
-from actors.joins import JoinStore
+from actors.joins import JoinStore, abandoned_notices
 from actors.outbox import OutboxBuilder
 from actors.providers import make_provider
 from actors.providers.base import ModelProvider, ToolSpec
@@ -56,6 +57,7 @@ from topics.messages import (
     ApprovalRequestedData,
     AuthorizationRequest,
     EventType,
+    PathUsage,
     Payload,
     Step,
     StepOutput,
@@ -69,6 +71,8 @@ from topics.routing import RouteNode
 log = logging.getLogger(__name__)
 
 DEFAULT_APPROVAL_TTL_S = 3600.0
+"""Expiry of an approval whose decision does not say (a policy service that predates
+`Decision.approval_expires_at`)."""
 CATALOG_WAIT_S = 5.0
 
 
@@ -247,13 +251,16 @@ class ActorService:
         catalog = await self._catalog_with(step.system)
         table = catalog.routing.get(step.system)
         outbox = Outbox()
+        if step.abandoned is not None:
+            self._abandoned(ctx, outbox, table.nodes.get(self.agent) if table else None, step)
+            return outbox
         if table is None or self.agent not in catalog.agents:
             missing = (
                 f"system {step.system!r} is not applied"
                 if table is None
                 else f"agent {self.agent!r} is not applied"
             )
-            self._out.fail_step(outbox, step, missing, dlq=self._names.agent_dlq(self.agent))
+            self._fail(outbox, step, missing, step.usage)
             return outbox
         node = table.nodes.get(self.agent)
         if node is not None and node.join is not None and step.resume is None:
@@ -271,9 +278,27 @@ class ActorService:
             event_id=f"{step.task_id}:{step.step_id}:{EventType.STEP_STARTED}",
         )
         profile = self._profile(catalog, node)
-        result = await self._run_with_retries(profile, step)
-        self._finish(outbox, table.nodes.get(self.agent), step, result)
+        tally = UsageTally()
+        result = await self._run_with_retries(profile, step, tally)
+        self._finish(outbox, node, step, result, step.usage + tally.total())
         return outbox
+
+    def _abandoned(
+        self, ctx: PartitionContext, outbox: Outbox, node: RouteNode | None, step: Step
+    ) -> None:
+        """A notice that a branch of a join failed: count it, so the join's state is cleared."""
+        if node is None or node.join is None:
+            log.warning("a failed-branch notice reached %s, which joins nothing", self.agent)
+            return
+        merged = self._joins.arrive(ctx, outbox, node, step)
+        assert merged is None  # a failed branch never completes a join
+
+    def _fail(self, outbox: Outbox, step: Step, error: str, usage: PathUsage) -> None:
+        """The step failed for good: DLQ, task failure, and notices to the joins it was on its
+        way to (so their waiting state is cleared and they never run)."""
+        self._out.fail_step(outbox, step, error, dlq=self._names.agent_dlq(self.agent), usage=usage)
+        for notice in abandoned_notices(step, error):
+            self._out.step(outbox, notice)
 
     async def _catalog_with(self, system: str) -> Catalog:
         """The catalog, waiting briefly when it does not know the system yet (still loading)."""
@@ -286,11 +311,13 @@ class ActorService:
             catalog = self._catalog.catalog
         return catalog
 
-    async def _run_with_retries(self, profile: AgentProfile, step: Step) -> LoopResult:
+    async def _run_with_retries(
+        self, profile: AgentProfile, step: Step, tally: UsageTally
+    ) -> LoopResult:
         attempts = self._settings.step_retry_attempts
         for attempt in range(1, attempts + 1):
             try:
-                return await self._loop.run(profile, step)
+                return await self._loop.run(profile, step, tally)
             except TransientError as exc:
                 deadline_left = (
                     step.deadline.timestamp() - time.time() if step.deadline else float("inf")
@@ -307,12 +334,17 @@ class ActorService:
         raise AssertionError("unreachable")
 
     def _finish(
-        self, outbox: Outbox, node: RouteNode | None, step: Step, result: LoopResult
+        self,
+        outbox: Outbox,
+        node: RouteNode | None,
+        step: Step,
+        result: LoopResult,
+        usage: PathUsage,
     ) -> None:
-        names = self._names
+        """Route the step's result; `usage` is the path's usage with this step's calls."""
         model_calls = {**step.model_calls, self.agent: result.model_calls}
         if isinstance(result, Failed):
-            self._out.fail_step(outbox, step, result.error, dlq=names.agent_dlq(self.agent))
+            self._fail(outbox, step, result.error, usage)
             return
         if isinstance(result, Delegated):
             worker = worker_step(
@@ -322,12 +354,13 @@ class ActorService:
                 tool_call_id=result.tool_call_id,
                 state=result.state,
                 model_calls=model_calls,
+                usage=usage,
             )
             self._out.step(outbox, worker)
             self._out.delegated(outbox, step, worker)
             return
         if isinstance(result, AwaitingApproval):
-            self._park_for_approval(outbox, step, result, model_calls)
+            self._park_for_approval(outbox, step, result, model_calls, usage)
             return
         assert isinstance(result, Finished)
         outcome = allowed_outcome(node, result.outcome)
@@ -335,24 +368,24 @@ class ActorService:
             agent=self.agent, step_id=step.step_id, output=result.output, outcome=outcome
         )
         if step.delegation is not None:
-            back = return_step(step, output, model_calls=model_calls)
+            back = return_step(step, output, model_calls=model_calls, usage=usage)
             self._out.step(outbox, back)
             self._out.completed(outbox, step, output, result.turns, [back.agent], None)
             return
         if node is None:
             self._out.completed(outbox, step, output, result.turns, [], None)
-            self._out.task_completed(outbox, step, output)
+            self._out.task_completed(outbox, step, output, usage=usage)
             return
         route = choose_edges(node, outcome, visits_of(step))
         table = self._catalog.catalog.routing[step.system]
-        children = next_steps(table, step, output, route, model_calls=model_calls)
+        children = next_steps(table, step, output, route, model_calls=model_calls, usage=usage)
         for child in children:
             self._out.step(outbox, child)
         self._out.completed(
             outbox, step, output, result.turns, [c.agent for c in children], route.loop_exit
         )
         if route.ends_task:
-            self._out.task_completed(outbox, step, output)
+            self._out.task_completed(outbox, step, output, usage=usage)
 
     def _park_for_approval(
         self,
@@ -360,14 +393,19 @@ class ActorService:
         step: Step,
         result: AwaitingApproval,
         model_calls: dict[str, int],
+        usage: PathUsage,
     ) -> None:
         parked = msgspec.structs.replace(
             step,
             model_calls=model_calls,
             resume={**result.state, "approval_for": result.tool_call.id},
+            usage=usage,
         )
         now = utcnow()
-        expires = now + timedelta(seconds=DEFAULT_APPROVAL_TTL_S)
+        # The policy service decides the expiry (its approval TTL); it expires the approval.
+        expires = result.decision.approval_expires_at or now + timedelta(
+            seconds=DEFAULT_APPROVAL_TTL_S
+        )
         request = AuthorizationRequest(
             request_id=result.decision.request_id,
             task_id=step.task_id,

@@ -49,6 +49,7 @@ from topics.messages import (
     Decision,
     DecisionKind,
     ModelCalledData,
+    PathUsage,
     Payload,
     Step,
     ToolCalledData,
@@ -161,6 +162,33 @@ class Failed:
 LoopResult = Finished | Delegated | AwaitingApproval | Failed
 
 
+@dataclass(slots=True)
+class UsageTally:
+    """The usage of a step's successful model calls, added up as they are made (across the
+    step's attempts, so a retried step still counts what its failed attempts spent)."""
+
+    tokens: int = 0
+    cost_usd: float = 0.0
+    priced_calls: int = 0
+    unpriced_calls: int = 0
+
+    def add(self, tokens: int, cost_usd: float | None) -> None:
+        self.tokens += tokens
+        if cost_usd is None:
+            self.unpriced_calls += 1
+        else:
+            self.cost_usd += cost_usd
+            self.priced_calls += 1
+
+    def total(self) -> PathUsage:
+        return PathUsage(
+            tokens=self.tokens,
+            cost_usd=self.cost_usd,
+            priced_calls=self.priced_calls,
+            unpriced_calls=self.unpriced_calls,
+        )
+
+
 class StepTimeout(PermanentError):
     """The step's timeout or the task's deadline passed."""
 
@@ -244,9 +272,12 @@ class AgentLoop:
         self._usage = usage
         self._policy_timeout_s = policy_timeout_s
 
-    async def run(self, profile: AgentProfile, step: Step) -> LoopResult:
+    async def run(
+        self, profile: AgentProfile, step: Step, tally: UsageTally | None = None
+    ) -> LoopResult:
+        """Run the step; the usage of its model calls is added to `tally` as they are made."""
         base_calls = step.model_calls.get(profile.name, 0)
-        runner = _Run(self, profile, step, base_calls)
+        runner = _Run(self, profile, step, base_calls, tally or UsageTally())
         try:
             return await runner.run()
         except StepTimeout as exc:
@@ -258,8 +289,16 @@ class AgentLoop:
 
 
 class _Run:
-    def __init__(self, loop: AgentLoop, profile: AgentProfile, step: Step, base_calls: int) -> None:
+    def __init__(
+        self,
+        loop: AgentLoop,
+        profile: AgentProfile,
+        step: Step,
+        base_calls: int,
+        tally: UsageTally,
+    ) -> None:
         self.loop = loop
+        self.tally = tally
         self.profile = profile
         self.step = step
         self.model_calls = base_calls
@@ -429,6 +468,7 @@ class _Run:
                 choice.provider_name, reply.model or choice.model, reply.usage, choice.pricing
             )
             cost, source = priced.cost_usd, priced.source
+            self.tally.add(reply.usage.input_tokens + reply.usage.output_tokens, cost)
             tracing.annotate(
                 **{
                     "gen_ai.usage.input_tokens": reply.usage.input_tokens,

@@ -15,8 +15,8 @@ from typing import Any
 import msgspec
 
 from actors.providers.base import ToolCall, ToolSpec
-from actors.routing import delegated_step_id, resumed_step_id
-from topics.messages import Delegation, JoinTicket, Step, StepOutput
+from actors.routing import delegated_step_id, join_stack_of, resumed_step_id
+from topics.messages import Delegation, JoinTicket, PathUsage, Step, StepOutput
 
 DELEGATE_TOOL = "delegate"
 
@@ -57,8 +57,10 @@ def worker_step(
     tool_call_id: str,
     state: dict[str, Any],
     model_calls: dict[str, int],
+    usage: PathUsage | None = None,
 ) -> Step:
-    """The step a supervisor's `delegate` call sends to the worker."""
+    """The step a supervisor's `delegate` call sends to the worker. `usage` is the path's usage
+    with the supervisor's calls so far; the worker adds its own and carries it back."""
     return Step(
         task_id=parked.task_id,
         system=parked.system,
@@ -84,16 +86,40 @@ def worker_step(
                     for u in parked.upstream
                 ],
                 "join": msgspec.to_builtins(parked.join) if parked.join else None,
+                "join_stack": msgspec.to_builtins(join_stack_of(parked)),
                 "iterations": dict(parked.iterations),
             },
         ),
         instruction=instruction,
         deadline=parked.deadline,
+        usage=usage if usage is not None else parked.usage,
     )
 
 
-def return_step(worker: Step, output: StepOutput, *, model_calls: dict[str, int]) -> Step:
-    """The step a finished worker sends back to its supervisor: the conversation and the result."""
+def supervisor_stack(worker: Step) -> list[JoinTicket]:
+    """The join stack of the supervisor a delegated worker answers (kept in the parked state)."""
+    if worker.delegation is None:
+        return []
+    state = worker.delegation.state
+    raw = state.get("join_stack")
+    if not isinstance(raw, list) or not raw:
+        join = state.get("join")
+        raw = [join] if isinstance(join, dict) else []
+    try:
+        return msgspec.convert(raw, list[JoinTicket])
+    except msgspec.ValidationError:
+        return []
+
+
+def return_step(
+    worker: Step,
+    output: StepOutput,
+    *,
+    model_calls: dict[str, int],
+    usage: PathUsage | None = None,
+) -> Step:
+    """The step a finished worker sends back to its supervisor: the conversation and the result.
+    `usage` is the path's usage with the worker's calls."""
     delegation = worker.delegation
     assert delegation is not None
     state = delegation.state
@@ -108,7 +134,7 @@ def return_step(worker: Step, output: StepOutput, *, model_calls: dict[str, int]
         if isinstance(u, dict)
     ]
     iterations = state.get("iterations")
-    join = state.get("join")
+    stack = supervisor_stack(worker)
     return Step(
         task_id=worker.task_id,
         system=worker.system,
@@ -123,7 +149,7 @@ def return_step(worker: Step, output: StepOutput, *, model_calls: dict[str, int]
         upstream=upstream,
         iterations=dict(iterations) if isinstance(iterations, dict) else dict(worker.iterations),
         model_calls=model_calls,
-        join=msgspec.convert(join, JoinTicket) if isinstance(join, dict) else None,
+        join=stack[-1] if stack else None,
         resume={
             "conversation": state.get("conversation", {}),
             "tool_result": {
@@ -133,4 +159,6 @@ def return_step(worker: Step, output: StepOutput, *, model_calls: dict[str, int]
             },
         },
         deadline=worker.deadline,
+        usage=usage if usage is not None else worker.usage,
+        join_stack=stack,
     )

@@ -8,6 +8,7 @@ Every record carries the current W3C trace context in its headers.
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from aiokafka import ConsumerRecord
 
@@ -18,6 +19,7 @@ from topics.messages import (
     DeadLetter,
     Message,
     MessageDeadLetteredData,
+    PathUsage,
     Payload,
     Step,
     StepCompletedData,
@@ -120,13 +122,21 @@ class OutboxBuilder:
             suffix=f"delegated:{worker.step_id}",
         )
 
-    def task_completed(self, outbox: Outbox, step: Step, output: StepOutput) -> None:
+    def task_completed(
+        self, outbox: Outbox, step: Step, output: StepOutput, *, usage: PathUsage
+    ) -> None:
+        """The task ended with `step`; `usage` is the whole path's, this step included."""
         self.event(outbox, step, TaskCompletedData(output=output.output))
-        result = TaskCompleted(task_id=step.task_id, system=step.system, output=output.output)
+        result = TaskCompleted(
+            task_id=step.task_id, system=step.system, output=output.output, **_totals(usage)
+        )
         self.raw(outbox, self._names.results, step.task_id, result)
 
-    def fail_step(self, outbox: Outbox, step: Step, error: str, *, dlq: str) -> None:
-        """The step failed for good: DLQ it, fail the task with a readable error."""
+    def fail_step(
+        self, outbox: Outbox, step: Step, error: str, *, dlq: str, usage: PathUsage | None = None
+    ) -> None:
+        """The step failed for good: DLQ it, fail the task with a readable error. `usage` is the
+        path's usage up to the failure (the step's own calls included)."""
         letter = DeadLetter(
             topic=self._names.agent(step.agent),
             partition=-1,
@@ -138,7 +148,15 @@ class OutboxBuilder:
         )
         self.raw(outbox, dlq, step.task_id, letter)
         self.event(outbox, step, StepFailedData(error=error))
-        self.task_failed(outbox, step.task_id, step.system, error, agent=step.agent, step=step)
+        self.task_failed(
+            outbox,
+            step.task_id,
+            step.system,
+            error,
+            agent=step.agent,
+            step=step,
+            usage=usage if usage is not None else step.usage,
+        )
 
     def task_failed(
         self,
@@ -149,10 +167,17 @@ class OutboxBuilder:
         *,
         agent: str = "",
         step: Step | None = None,
+        usage: PathUsage | None = None,
     ) -> None:
         carrier = step or _pseudo_step(task_id, system, agent)
         self.event(outbox, carrier, TaskFailedData(error=error), agent=agent)
-        result = TaskFailed(task_id=task_id, system=system, error=error, failed_agent=agent)
+        result = TaskFailed(
+            task_id=task_id,
+            system=system,
+            error=error,
+            failed_agent=agent,
+            **_totals(usage or PathUsage()),
+        )
         self.raw(outbox, self._names.results, task_id, result)
 
     def dead_letter(
@@ -203,6 +228,15 @@ class OutboxBuilder:
                 agent=agent,
             )
         return outbox
+
+
+def _totals(usage: PathUsage) -> dict[str, Any]:
+    """A result's cost fields: the cost of the priced calls (None when no call was priced)."""
+    return {
+        "cost_usd": usage.cost_usd if usage.priced_calls else None,
+        "total_tokens": usage.tokens,
+        "unpriced_calls": usage.unpriced_calls,
+    }
 
 
 def _readable_key(key: bytes | None) -> str | None:

@@ -11,22 +11,32 @@ Rules:
 - when any candidate edge has a `when`, the edges whose `when` equals the outcome are taken,
   or, when none match, the edges without `when` (the default); otherwise every candidate is taken;
 - no edge taken: the task ends with this step's output;
-- several targets: each gets a `JoinTicket` naming this step, so a join can count them; a single
-  target inherits the ticket of a branch that is still on its way to its join.
+- several targets: each gets a `JoinTicket` naming this step, pushed on the step's join stack, so
+  a join can count them; a single target inherits the stack of a branch still on its way to its
+  join. A join counts arrivals by the ticket on top of the stack and pops it, so a fan-out inside
+  a branch joins first and the outer join after it;
+- usage (tokens, cost) is carried along the path; a join adds what each branch spent after the
+  fan-out to the usage at the fan-out (the ticket's `base_usage`), so nothing is counted twice.
 """
 
 from __future__ import annotations
 
 import hashlib
+from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from topics.messages import JoinTicket, Step, StepOutput, TaskInput
+from topics.messages import JoinTicket, PathUsage, Step, StepOutput, TaskInput
 from topics.routing import RouteEdge, RouteNode, RoutingTable
 
 
-def _digest(*parts: str) -> str:
+def step_digest(*parts: str) -> str:
+    """A short, deterministic digest of the parts of a step id."""
     return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:16]
+
+
+_digest = step_digest
 
 
 def entry_step_id(task_id: str, agent: str, index: int) -> str:
@@ -99,6 +109,39 @@ def allowed_outcome(node: RouteNode | None, outcome: str | None) -> str | None:
     return outcome if outcome in node.outcomes or outcome == node.exit_when else None
 
 
+def join_stack_of(step: Step) -> list[JoinTicket]:
+    """The fan-outs `step` is a branch of, outermost first (older writers set `join` only)."""
+    if step.join_stack:
+        return list(step.join_stack)
+    return [step.join] if step.join is not None else []
+
+
+def join_target(table: RoutingTable, targets: Sequence[str]) -> str:
+    """The join node where the branches starting at `targets` meet: the nearest join reachable
+    from every branch (by the longest of their distances). Empty when there is none."""
+    distances: list[dict[str, int]] = []
+    for start in targets:
+        seen = {start: 0}
+        queue = deque([start])
+        while queue:
+            name = queue.popleft()
+            node = table.nodes.get(name)
+            for edge in node.edges if node else []:
+                if edge.kind in ("delegate", "loop") or edge.to in seen:
+                    continue
+                seen[edge.to] = seen[name] + 1
+                queue.append(edge.to)
+        distances.append(seen)
+    common = [
+        name
+        for name, node in table.nodes.items()
+        if node.join is not None and all(name in d for d in distances)
+    ]
+    if not common:
+        return ""
+    return min(common, key=lambda name: (max(d[name] for d in distances), name))
+
+
 def next_steps(
     table: RoutingTable,
     step: Step,
@@ -106,20 +149,30 @@ def next_steps(
     route: Route,
     *,
     model_calls: dict[str, int],
+    usage: PathUsage | None = None,
 ) -> list[Step]:
-    """The steps that follow `step` along `route`, with deterministic ids."""
+    """The steps that follow `step` along `route`, with deterministic ids. `usage` is the
+    path's usage including `step`'s own calls."""
     iterations = {**step.iterations, step.agent: visits_of(step)}
-    node = table.nodes.get(step.agent)
-    consumed_join = node is not None and node.join is not None
+    path_usage = usage if usage is not None else step.usage
+    stack = join_stack_of(step)  # a join's merged step has already popped its own ticket
     targets = [edge.to for edge in route.edges]
+    join_agent = join_target(table, targets) if len(targets) > 1 else ""
     steps: list[Step] = []
     for index, target in enumerate(targets):
         if len(targets) > 1:
-            ticket: JoinTicket | None = JoinTicket(
-                join_id=step.step_id, branches=len(targets), branch=target
-            )
+            branch_stack = [
+                *stack,
+                JoinTicket(
+                    join_id=step.step_id,
+                    branches=len(targets),
+                    branch=target,
+                    join_agent=join_agent,
+                    base_usage=path_usage,
+                ),
+            ]
         else:
-            ticket = None if consumed_join else step.join
+            branch_stack = stack
         steps.append(
             Step(
                 task_id=step.task_id,
@@ -130,8 +183,10 @@ def next_steps(
                 upstream=[output],
                 iterations=iterations,
                 model_calls=model_calls,
-                join=ticket,
+                join=branch_stack[-1] if branch_stack else None,
                 deadline=step.deadline,
+                usage=path_usage,
+                join_stack=branch_stack,
             )
         )
     return steps
@@ -146,10 +201,16 @@ def entry_steps(
 ) -> list[Step]:
     """The first step(s) of a task; several entries that meet at a join share one ticket."""
     entries = list(table.entry)
+    join_agent = join_target(table, entries) if len(entries) > 1 else ""
     steps = []
     for index, agent in enumerate(entries):
         ticket = (
-            JoinTicket(join_id=f"{task_id}:entry", branches=len(entries), branch=agent)
+            JoinTicket(
+                join_id=f"{task_id}:entry",
+                branches=len(entries),
+                branch=agent,
+                join_agent=join_agent,
+            )
             if len(entries) > 1
             else None
         )
@@ -162,6 +223,7 @@ def entry_steps(
                 task_input=task_input,
                 join=ticket,
                 deadline=deadline,
+                join_stack=[ticket] if ticket is not None else [],
             )
         )
     return steps
@@ -177,20 +239,44 @@ class JoinKey:
 
 
 def join_key(node: RouteNode, step: Step) -> JoinKey:
-    if step.join is not None:
-        return JoinKey(step.join.join_id, step.join.branch, step.join.branches)
+    stack = join_stack_of(step)
+    if stack:
+        top = stack[-1]
+        return JoinKey(top.join_id, top.branch, top.branches)
     inputs = node.join.inputs if node.join is not None else []
     branch = step.upstream[0].agent if step.upstream else step.step_id
     return JoinKey(f"{step.task_id}:{step.agent}", branch, max(1, len(inputs)))
 
 
+def merged_usage(arrivals: Sequence[Step]) -> PathUsage:
+    """The usage after a join: the usage at the fan-out once, plus what each branch spent."""
+    stacks = [join_stack_of(s) for s in arrivals]
+    tickets = [stack[-1] for stack in stacks if stack]
+    if len(tickets) != len(arrivals):
+        # No ticket (an older writer): nothing tells what the branches share.
+        total = PathUsage()
+        for s in arrivals:
+            total = total + s.usage
+        return total
+    base = tickets[0].base_usage
+    total = base
+    for s in arrivals:
+        total = total + (s.usage - base)
+    return total
+
+
 def merged_step(node: RouteNode, key: JoinKey, arrivals: list[Step]) -> Step:
-    """The single step a join runs once every branch has arrived: all their outputs."""
+    """The single step a join runs once every branch has arrived: all their outputs, the join
+    stack without the ticket it counted, and the usage of every branch."""
     order = {name: i for i, name in enumerate(node.join.inputs if node.join else [])}
-    ordered = sorted(
-        arrivals,
-        key=lambda s: (order.get(s.join.branch if s.join else "", len(order)), s.step_id),
-    )
+
+    def rank(s: Step) -> tuple[int, str]:
+        stack = join_stack_of(s)
+        branch = stack[-1].branch if stack else ""
+        via = s.upstream[0].agent if s.upstream else ""
+        return (order.get(branch, order.get(via, len(order))), s.step_id)
+
+    ordered = sorted(arrivals, key=rank)
     first = ordered[0]
     upstream = [out for s in ordered for out in s.upstream]
     iterations: dict[str, int] = {}
@@ -200,6 +286,7 @@ def merged_step(node: RouteNode, key: JoinKey, arrivals: list[Step]) -> Step:
             iterations[name] = max(iterations.get(name, 0), count)
         for name, count in s.model_calls.items():
             model_calls[name] = max(model_calls.get(name, 0), count)
+    outer = join_stack_of(first)[:-1]
     return Step(
         task_id=first.task_id,
         system=first.system,
@@ -209,5 +296,8 @@ def merged_step(node: RouteNode, key: JoinKey, arrivals: list[Step]) -> Step:
         upstream=upstream,
         iterations=iterations,
         model_calls=model_calls,
+        join=outer[-1] if outer else None,
         deadline=first.deadline,
+        usage=merged_usage(ordered),
+        join_stack=outer,
     )

@@ -91,6 +91,21 @@ def analyse(spec: AgentSystemSpec) -> Graph:
             problems.append(
                 Problem(path, f"join {join!r} has {len(branches)} input; a join needs at least 2")
             )
+        # The shorthand sends every branch agent straight to the join; a branch that routes on
+        # by itself (a longer or nested branch) would then go two ways at once, so say how to
+        # write it instead of compiling a graph nobody meant.
+        routed = [b for b in branches if b in spec.graph and _has_routes(spec.graph[b])]
+        if routed:
+            problems.append(
+                Problem(
+                    path,
+                    f"branch {routed[0]!r} of this fan_out has edges of its own, so `join: "
+                    f"{join}` here would also send it straight to {join!r}; for branches longer "
+                    f"than one agent, give {join!r} `join: {{mode: wait_for_all}}` and end each "
+                    f"branch with `next: {join}`",
+                )
+            )
+            continue
         graph.joins[join] = _merge(graph.joins.get(join, []), branches)
         raw.extend(Edge(b, join, "next") for b in branches)
 
@@ -307,3 +322,8 @@ def _find_cycle(nodes: list[str], edges: list[Edge]) -> list[str]:
                 color[node] = 2
                 path.pop()
     return []
+
+
+def _has_routes(node: GraphNode) -> bool:
+    """Whether a graph node sends its output on by itself (delegation does not route)."""
+    return bool(node.next or node.edges or node.fan_out)

@@ -20,6 +20,7 @@ import contextlib
 import logging
 import uuid
 from collections.abc import Callable, Iterable
+from datetime import timedelta
 from typing import Any, Protocol
 
 import msgspec
@@ -446,7 +447,12 @@ class PolicyService:
         rules = self._rules.current()
         verdict = evaluate(rules, request, approved=approved)
         if verdict.decision == DecisionKind.APPROVAL_REQUIRED:
-            return answer(verdict, approval_id=new_approval_id())
+            return answer(
+                verdict,
+                approval_id=new_approval_id(),
+                approval_expires_at=now + timedelta(seconds=self._settings.approval_ttl_s),
+                decided_at=now,
+            )
         if verdict.decision != DecisionKind.ALLOW or request.action != Action.MODEL_CALL:
             return answer(verdict)
         if not verdict.caps:

@@ -14,11 +14,19 @@ import msgspec
 
 from topics.messages import Decision
 
+# Fields added to `Decision` after the first release: left out of the signed bytes while they
+# hold their default, so requesters and services of either version still agree on signatures.
+_LATER_FIELDS = ("approval_expires_at",)
+
 
 def canonical_bytes(decision: Decision) -> bytes:
-    """The bytes that are signed: the decision without its signature, keys sorted."""
+    """The bytes that are signed: every field of the decision but its signature, keys sorted."""
     unsigned = msgspec.structs.replace(decision, signature="")
-    return msgspec.json.encode(msgspec.to_builtins(unsigned, order="deterministic"))
+    fields = msgspec.to_builtins(unsigned, order="deterministic")
+    for name in _LATER_FIELDS:
+        if fields.get(name) is None:
+            fields.pop(name, None)
+    return msgspec.json.encode(fields)
 
 
 def signature_of(decision: Decision, key: bytes) -> str:

@@ -108,12 +108,49 @@ class Delegation(Struct, frozen=True, kw_only=True):
     ] = {}
 
 
+class PathUsage(Struct, frozen=True, kw_only=True):
+    """Model usage accumulated along a task's path up to a step (branches summed at a join)."""
+
+    tokens: Annotated[int, Meta(ge=0, description="Input plus output tokens.")] = 0
+    cost_usd: Annotated[
+        float, Meta(ge=0, description="Cost of the priced calls (see `unpriced_calls`).")
+    ] = 0.0
+    priced_calls: Annotated[int, Meta(ge=0, description="Calls whose cost is known.")] = 0
+    unpriced_calls: Annotated[
+        int, Meta(ge=0, description="Calls whose price is unknown (not in `cost_usd`).")
+    ] = 0
+
+    def __add__(self, other: PathUsage) -> PathUsage:
+        return PathUsage(
+            tokens=self.tokens + other.tokens,
+            cost_usd=self.cost_usd + other.cost_usd,
+            priced_calls=self.priced_calls + other.priced_calls,
+            unpriced_calls=self.unpriced_calls + other.unpriced_calls,
+        )
+
+    def __sub__(self, other: PathUsage) -> PathUsage:
+        """What `self` added to `other` (never below zero)."""
+        return PathUsage(
+            tokens=max(0, self.tokens - other.tokens),
+            cost_usd=max(0.0, self.cost_usd - other.cost_usd),
+            priced_calls=max(0, self.priced_calls - other.priced_calls),
+            unpriced_calls=max(0, self.unpriced_calls - other.unpriced_calls),
+        )
+
+
 class JoinTicket(Struct, frozen=True, kw_only=True):
     """Marks a branch of a fan-out, so the join can tell when every branch has arrived."""
 
     join_id: Annotated[str, Meta(description="Unique per fan-out: the fanning step's id.")]
     branches: Annotated[int, Meta(ge=1, description="How many branches the join waits for.")]
     branch: Annotated[str, Meta(description="This branch's name (the agent it ran through).")]
+    join_agent: Annotated[
+        str, Meta(description="The agent that joins the branches; empty when none is known.")
+    ] = ""
+    base_usage: Annotated[
+        PathUsage,
+        Meta(description="The usage on the path when it fanned out; the join counts it once."),
+    ] = msgspec.field(default_factory=PathUsage)
 
 
 class Step(Message, frozen=True, kw_only=True):
@@ -157,6 +194,27 @@ class Step(Message, frozen=True, kw_only=True):
     attempt: Annotated[int, Meta(ge=0, description="Retry attempt of this step, from 0.")] = 0
     deadline: Annotated[datetime | None, Meta(description="The task's deadline.")] = None
     created_at: datetime = msgspec.field(default_factory=utcnow)
+    usage: Annotated[
+        PathUsage,
+        Meta(
+            description="Model usage on the task's path before this run of the step (a resumed "
+            "step's earlier calls included)."
+        ),
+    ] = msgspec.field(default_factory=PathUsage)
+    join_stack: Annotated[
+        list[JoinTicket],
+        Meta(
+            description="Every fan-out this step is a branch of, outermost first; the last is "
+            "`join`. Empty from older writers: then `join` alone is the stack."
+        ),
+    ] = []
+    abandoned: Annotated[
+        str | None,
+        Meta(
+            description="Set on a notice to a join, not a step to run: this branch (`join`) "
+            "failed with this error, so the join clears its waiting state and does not run."
+        ),
+    ] = None
 
 
 # --- podium.policy.requests and reply topics ---------------------------------------------------
@@ -224,6 +282,10 @@ class Decision(Message, frozen=True, kw_only=True):
     signature: Annotated[
         str, Meta(description="Hex HMAC-SHA256 of the decision without this field.")
     ] = ""
+    approval_expires_at: Annotated[
+        datetime | None,
+        Meta(description="For approval_required: when the approval expires as denied."),
+    ] = None
 
 
 # --- podium.events ----------------------------------------------------------------------------
@@ -458,6 +520,14 @@ class TaskResult(Message, frozen=True, kw_only=True, tag_field="status"):
         None
     )
     total_tokens: int = 0
+    unpriced_calls: Annotated[
+        int,
+        Meta(
+            ge=0,
+            description="Model calls whose price is unknown: `cost_usd` counts only the priced "
+            "ones (null when none was priced).",
+        ),
+    ] = 0
 
 
 class TaskCompleted(TaskResult, frozen=True, kw_only=True, tag="succeeded"):

@@ -192,10 +192,22 @@ def register(app: typer.Typer) -> None:
             if human:
                 console.rule(f"output of {task.task_id}")
                 console.print(result.output, markup=False, highlight=False)
+                console.print(cost_line(result), style="dim", markup=False, highlight=False)
             return
         if human:
             err_console.print(f"[red]task failed:[/red] {result.error}")
+            err_console.print(cost_line(result), style="dim", markup=False, highlight=False)
         raise typer.Exit(EXIT_FAILED)
+
+
+def cost_line(result: AnyResult) -> str:
+    """`cost: $0.0123 (4,321 tokens)`, saying when some calls had no known price."""
+    cost = "unknown" if result.cost_usd is None else f"${result.cost_usd:.4f}"
+    unpriced = result.unpriced_calls
+    note = (
+        f"; {unpriced} model call{'s' if unpriced != 1 else ''} without a price" if unpriced else ""
+    )
+    return f"cost: {cost} ({result.total_tokens:,} tokens{note})"
 
 
 class _null:

@@ -121,6 +121,7 @@ class Runtime:
         actors: bool | Sequence[str] = True,
         dispatcher: bool = True,
         settings: ActorSettings = FAST_ACTOR,
+        policy_settings: PolicySettings | None = None,
     ) -> None:
         kafka, names = self.kafka, self.names
         await ensure_topics(kafka, names.core_topics())
@@ -132,7 +133,7 @@ class Runtime:
         policy = PolicyService(
             kafka,
             names,
-            PolicySettings(hmac_key=KEY.decode()),
+            policy_settings or PolicySettings(hmac_key=KEY.decode()),
             hmac_key=KEY,
             database_url=self.database_url,
             rules=WatchedRules(kafka, names),

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
 from policy_service.approvals import decide_approval, list_approvals
+from policy_service.settings import PolicySettings
 from tests.actors import sample_tools
-from tests.actors.conftest import Runtime
+from tests.actors.conftest import KEY, Runtime
 from tests.helpers import wait_until
-from topics.messages import TaskCompleted
+from topics.messages import ApprovalRequestedData, TaskCompleted, payload_of
 
 pytestmark = pytest.mark.integration
 
@@ -43,3 +45,26 @@ async def test_approval_parks_and_resumes_the_step(runtime: Runtime, granted: bo
         assert call.data["status"] == "ok" and sample_tools.CALLS == ["salaries"]
     else:
         assert call.data["status"] == "denied" and sample_tools.CALLS == []
+
+
+async def test_approval_expiry_is_the_policy_services_ttl(runtime: Runtime) -> None:
+    ttl = timedelta(seconds=7777)
+    await runtime.start(
+        GRAPHS,
+        actors=["cautious"],
+        policy_settings=PolicySettings(hmac_key=KEY.decode(), approval_ttl_s=ttl.total_seconds()),
+    )
+    task_id = await runtime.submit("solo-cautious", "Look up the payroll.")
+    await wait_until(lambda: pending(runtime, task_id), timeout=60)
+    entries = [
+        e
+        for e in await list_approvals(runtime.kafka, runtime.names)
+        if e.request.task_id == task_id
+    ]
+    request = entries[0].request
+    # The policy stamped the expiry when it decided, just before the actor parked the step.
+    assert request.requested_at + ttl - timedelta(seconds=60) < request.expires_at
+    assert request.expires_at <= request.requested_at + ttl
+    asked = await wait_until(lambda: runtime.collector.of_type(task_id, "approval.requested"))
+    assert payload_of(asked[0], ApprovalRequestedData).expires_at == request.expires_at
+    assert request.request.deadline == request.expires_at

@@ -93,7 +93,11 @@ def test_fan_out_gives_each_branch_a_ticket_and_ids_are_deterministic() -> None:
     route = choose_edges(table.nodes["r"], None, 1)
     children = next_steps(table, parent, out, route, model_calls={"r": 1})
     assert [c.agent for c in children] == ["a", "b"]
-    assert all(c.join == JoinTicket(join_id="r-1", branches=2, branch=c.agent) for c in children)
+    assert all(
+        c.join == JoinTicket(join_id="r-1", branches=2, branch=c.agent, join_agent="j")
+        and c.join_stack == [c.join]
+        for c in children
+    )
     rerun = next_steps(table, parent, out, route, model_calls={"r": 1})
     assert [c.step_id for c in rerun] == [c.step_id for c in children]
     assert len({c.step_id for c in children}) == 2

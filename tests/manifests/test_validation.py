@@ -160,6 +160,41 @@ spec:
         "`max_iterations`; set them on the node that closes the loop",
     ),
     (
+        "join-shorthand-on-a-routed-branch",
+        """\
+apiVersion: orloj.dev/v1
+kind: Agent
+metadata:
+  name: editor
+spec:
+  model: {endpoint: openai, model: gpt-4o}
+---
+apiVersion: orloj.dev/v1
+kind: Agent
+metadata:
+  name: checker
+spec:
+  model: {endpoint: openai, model: gpt-4o}
+---
+apiVersion: orloj.dev/v1
+kind: AgentSystem
+metadata:
+  name: s
+spec:
+  agents: [researcher, writer, editor, checker]
+  graph:
+    researcher:
+      fan_out: [editor, checker]
+      join: writer
+    editor:
+      next: checker
+""",
+        24,
+        "AgentSystem/s: branch 'editor' of this fan_out has edges of its own, so `join: writer` "
+        "here would also send it straight to 'writer'; for branches longer than one agent, give "
+        "'writer' `join: {mode: wait_for_all}` and end each branch with `next: writer`",
+    ),
+    (
         "join-single-input",
         """\
 apiVersion: orloj.dev/v1

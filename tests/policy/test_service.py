@@ -358,6 +358,9 @@ async def test_expired_approval_denies(harness: PolicyHarness) -> None:
     t = task()
     asked = await tool_call(authorizer, t, "wire-money")
     assert asked.approval_id
+    # The policy decides when the approval expires (its TTL), and signs it.
+    assert asked.approval_expires_at is not None
+    assert asked.approval_expires_at - asked.decided_at == timedelta(seconds=1.0)
     await park(harness, parked(asked, t))
 
     steps = await consume_decoded(
