@@ -2,20 +2,22 @@
 
 Why PostgreSQL (asyncpg) and not a Kafka changelog: a reservation must be an atomic
 check-and-add that every replica sees at once. Two replicas of the policy service, or one replica
-answering five parallel branches of a task concurrently, all race for the last of a budget. A
-single conditional `UPDATE ... SET used = used + $n WHERE used + $n <= cap` takes a row lock, and
-PostgreSQL re-checks the condition after the lock is granted, so the sum of what is reserved never
-exceeds the cap, whichever replica serves the request, whatever the partition assignment, and
-across restarts (the state is durable the moment the transaction commits). A Kafka changelog would
-need single-writer ownership per task (partition affinity between the request topic and the
-usage events) and a restore on every rebalance before the first answer.
+answering five parallel branches of a task concurrently, all race for the last of a budget. The
+rows a reservation checks are locked (`SELECT ... FOR UPDATE`) before the check, so the sum of
+what is reserved never exceeds the cap, whichever replica serves the request, whatever the
+partition assignment, and across restarts (the state is durable the moment the transaction
+commits). A Kafka changelog would need single-writer ownership per task (partition affinity
+between the request topic and the usage events) and a restore on every rebalance before the
+first answer.
 
 Model: one row per (task, policy) with the tokens and USD used so far (reserved + settled), and
-one row per reservation (request id). A reservation adds the estimate to every applicable
-policy's row in one transaction (rows locked in a fixed order: no deadlocks) or to none. The
-`model.called` event settles it: the estimate is replaced by the actual usage, once (dedupe on
-`event_id`). A reservation that is never settled (the replica died before calling) stays counted:
-erring on the side of spending less.
+one row per reservation (request id). The reservations of a fetched batch of requests go to the
+database together, in one round trip and one transaction (`reserve_many`, the `reserve_budgets`
+function): every row of the batch is locked in one fixed order (no deadlocks), then the requests
+are applied in batch order, each to every applicable policy's row or to none. The
+`model.called` event settles a reservation: the estimate is replaced by the actual usage, once
+(dedupe on `event_id`). A reservation that is never settled (the replica died before calling)
+stays counted: erring on the side of spending less.
 """
 
 from __future__ import annotations
@@ -55,40 +57,105 @@ CREATE TABLE IF NOT EXISTS {schema}.budget_settlements (
     usd double precision NOT NULL,
     at timestamptz NOT NULL DEFAULT now()
 );
-CREATE OR REPLACE FUNCTION {schema}.reserve_budget(
-    p_request text, p_task text, p_policies text[], p_max_tokens bigint[],
-    p_max_usd double precision[], p_tokens bigint, p_usd double precision
-) RETURNS void LANGUAGE plpgsql AS $fn$
+DROP FUNCTION IF EXISTS {schema}.reserve_budget(
+    text, text, text[], bigint[], double precision[], bigint, double precision);
+-- The reservations of one fetched batch of requests, in one round trip. Request i has
+-- p_cap_counts[i] caps, which are the next entries of the flattened p_cap_* arrays (sorted by
+-- policy). Requests are applied in order, each to every cap's row or to none; one row per
+-- request comes back: refused_cap NULL (reserved, or already reserved under this request id) or
+-- the flattened index of the cap that refused, with that cap's usage.
+--
+-- Check-then-update rather than a sub-block with EXCEPTION per request: each EXCEPTION block is a
+-- subtransaction (a savepoint, a subtransaction id, and a release or rollback), paid by every
+-- request, while here every row the batch touches is locked first, so a check made under the
+-- lock stays true until the update, and a refused request has nothing to undo.
+CREATE OR REPLACE FUNCTION {schema}.reserve_budgets(
+    p_requests text[], p_tasks text[], p_tokens bigint[], p_usd double precision[],
+    p_cap_counts int[], p_cap_tasks text[], p_cap_policies text[],
+    p_cap_max_tokens bigint[], p_cap_max_usd double precision[]
+) RETURNS TABLE (request_index int, refused_cap int, used_tokens bigint,
+                 used_usd double precision)
+LANGUAGE plpgsql AS $fn$
 DECLARE
     i int;
+    k int;
+    first int := 1;
+    last int;
     t bigint;
     u double precision;
 BEGIN
-    IF EXISTS (SELECT 1 FROM {schema}.budget_reservations WHERE request_id = p_request) THEN
-        RETURN;
-    END IF;
-    FOR i IN 1 .. coalesce(array_length(p_policies, 1), 0) LOOP
-        INSERT INTO {schema}.budget_usage (task_id, policy) VALUES (p_task, p_policies[i])
-            ON CONFLICT DO NOTHING;
-        UPDATE {schema}.budget_usage SET tokens = tokens + p_tokens, usd = usd + p_usd
-            WHERE task_id = p_task AND policy = p_policies[i]
-            AND (p_max_tokens[i] IS NULL
-                 OR (tokens + p_tokens <= p_max_tokens[i] AND tokens < p_max_tokens[i]))
-            AND (p_max_usd[i] IS NULL OR (usd + p_usd <= p_max_usd[i] AND usd < p_max_usd[i]))
-            RETURNING tokens INTO t;
-        IF NOT FOUND THEN
-            SELECT b.tokens, b.usd INTO t, u FROM {schema}.budget_usage b
-                WHERE b.task_id = p_task AND b.policy = p_policies[i];
-            -- Undoes this call's earlier increments (the statement fails as a whole).
-            RAISE EXCEPTION 'budget exceeded' USING ERRCODE = 'P0001',
-                DETAIL = format('%s|%s|%s', i, t, u);
+    -- Create the missing rows, then lock every row of the batch in one global order (task,
+    -- policy): two batches in flight (one replica pipelining, or two replicas) wait for each
+    -- other's rows in the same order, so they never deadlock, and once locked a row's usage
+    -- cannot change under this batch until it commits.
+    INSERT INTO {schema}.budget_usage (task_id, policy)
+        SELECT DISTINCT c.task_id, c.policy
+        FROM unnest(p_cap_tasks, p_cap_policies) AS c(task_id, policy)
+        ORDER BY 1, 2
+        ON CONFLICT DO NOTHING;
+    PERFORM 1 FROM {schema}.budget_usage b
+        WHERE (b.task_id, b.policy) IN (
+            SELECT c.task_id, c.policy
+            FROM unnest(p_cap_tasks, p_cap_policies) AS c(task_id, policy))
+        ORDER BY b.task_id, b.policy
+        FOR UPDATE;
+    FOR i IN 1 .. coalesce(array_length(p_requests, 1), 0) LOOP
+        last := first + p_cap_counts[i] - 1;
+        request_index := i;
+        refused_cap := NULL;
+        used_tokens := NULL;
+        used_usd := NULL;
+        -- Idempotent on the request id: a request already reserved (a redelivery, or a retry
+        -- that a replica answered before a rebalance) is not counted twice.
+        IF NOT EXISTS (
+            SELECT 1 FROM {schema}.budget_reservations r WHERE r.request_id = p_requests[i]
+        ) THEN
+            FOR k IN first .. last LOOP
+                SELECT b.tokens, b.usd INTO t, u FROM {schema}.budget_usage b
+                    WHERE b.task_id = p_tasks[i] AND b.policy = p_cap_policies[k];
+                -- Refused when the call would cross the cap, or when the cap is already reached
+                -- (even a call estimated at zero spends something).
+                IF (p_cap_max_tokens[k] IS NOT NULL
+                        AND (t + p_tokens[i] > p_cap_max_tokens[k] OR t >= p_cap_max_tokens[k]))
+                   OR (p_cap_max_usd[k] IS NOT NULL
+                        AND (u + p_usd[i] > p_cap_max_usd[k] OR u >= p_cap_max_usd[k])) THEN
+                    refused_cap := k;
+                    used_tokens := t;
+                    used_usd := u;
+                    EXIT;
+                END IF;
+            END LOOP;
+            IF refused_cap IS NULL THEN
+                INSERT INTO {schema}.budget_reservations
+                        (request_id, task_id, policies, tokens, usd)
+                    VALUES (p_requests[i], p_tasks[i], p_cap_policies[first:last], p_tokens[i],
+                            p_usd[i])
+                    ON CONFLICT DO NOTHING;
+                IF FOUND THEN
+                    UPDATE {schema}.budget_usage b
+                        SET tokens = b.tokens + p_tokens[i], usd = b.usd + p_usd[i]
+                        WHERE b.task_id = p_tasks[i]
+                        AND b.policy = ANY (p_cap_policies[first:last]);
+                END IF;
+            END IF;
         END IF;
+        first := last + 1;
+        RETURN NEXT;
     END LOOP;
-    INSERT INTO {schema}.budget_reservations (request_id, task_id, policies, tokens, usd)
-        VALUES (p_request, p_task, p_policies, p_tokens, p_usd);
 END
 $fn$;
 """
+
+
+@dataclass(frozen=True, slots=True)
+class BudgetRequest:
+    """One call's estimate, to reserve on every cap that applies to it."""
+
+    request_id: str
+    task_id: str
+    caps: Sequence[BudgetCap]
+    tokens: int
+    usd: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,37 +198,50 @@ class BudgetStore:
             await conn.execute("SELECT pg_advisory_xact_lock(hashtext('podium.policy.migrate'))")
             await conn.execute(_MIGRATION.format(schema=self._schema))
 
-    async def reserve(
-        self,
-        *,
-        request_id: str,
-        task_id: str,
-        caps: Sequence[BudgetCap],
-        tokens: int,
-        usd: float,
-    ) -> Reservation:
-        """Add the estimate to every cap's usage, or to none when one would be crossed.
+    async def reserve_many(self, requests: Sequence[BudgetRequest]) -> list[Reservation]:
+        """Reserve each request's estimate on every one of its caps, or on none; in one round trip.
 
-        A call is refused when it would cross a cap, or when the cap is already reached (even a
-        call estimated at zero would spend something). Idempotent on `request_id`.
+        Requests are applied in the given order (two requests of one task that together cross a
+        cap: the first is reserved, the second refused). A request is refused when it would cross
+        a cap, or when the cap is already reached (even a call estimated at zero would spend
+        something). Idempotent on `request_id`. Returns one `Reservation` per request, in order.
         """
-        ordered = sorted(caps, key=lambda c: c.policy)
-        try:
-            # One round trip: the function adds to every cap's row or, by failing, to none.
-            await self._pool.execute(
-                f"SELECT {self._schema}.reserve_budget($1, $2, $3, $4, $5, $6, $7)",
-                request_id,
-                task_id,
-                [c.policy for c in ordered],
-                [c.max_tokens for c in ordered],
-                [c.max_usd for c in ordered],
-                tokens,
-                usd,
+        if not requests:
+            return []
+        ordered = [sorted(r.caps, key=lambda c: c.policy) for r in requests]
+        caps = [(r.task_id, c) for r, cs in zip(requests, ordered, strict=True) for c in cs]
+        rows = await self._pool.fetch(
+            f"SELECT request_index, refused_cap, used_tokens, used_usd "
+            f"FROM {self._schema}.reserve_budgets($1, $2, $3, $4, $5, $6, $7, $8, $9) "
+            "ORDER BY request_index",
+            [r.request_id for r in requests],
+            [r.task_id for r in requests],
+            [r.tokens for r in requests],
+            [r.usd for r in requests],
+            [len(cs) for cs in ordered],
+            [task for task, _ in caps],
+            [c.policy for _, c in caps],
+            [c.max_tokens for _, c in caps],
+            [c.max_usd for _, c in caps],
+        )
+        if len(rows) != len(requests):
+            raise RuntimeError(f"reserve_budgets answered {len(rows)} of {len(requests)} requests")
+        results: list[Reservation] = []
+        for request, row in zip(requests, rows, strict=True):
+            if row["refused_cap"] is None:
+                results.append(Reservation(ok=True))
+                continue
+            _, cap = caps[int(row["refused_cap"]) - 1]
+            results.append(
+                _refusal(
+                    cap,
+                    int(row["used_tokens"]),
+                    float(row["used_usd"]),
+                    request.tokens,
+                    request.usd,
+                )
             )
-        except asyncpg.RaiseError as exc:
-            index, used_tokens, used_usd = (exc.detail or "").split("|")
-            return _refusal(ordered[int(index) - 1], int(used_tokens), float(used_usd), tokens, usd)
-        return Reservation(ok=True)
+        return results
 
     async def settle(
         self, *, event_id: str, request_id: str, tokens: int, usd: float | None

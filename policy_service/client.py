@@ -2,9 +2,10 @@
 
 `authorize(...)` sends an `AuthorizationRequest` keyed by `task_id` to `podium.policy.requests`
 and waits for the signed `Decision` on this instance's reply topic. It FAILS CLOSED: a timeout, a
-transport error, a reply that does not parse, a bad signature or an unknown decision value all
-come back as a synthetic `deny` with `rule="fail_closed"` and the reason. Only `is_allowed()` of a
-verified `allow` lets a call go ahead.
+transport error, a reply that does not parse, a bad signature, an unknown decision value, or an
+`allow` whose `policy.decided` event cannot be written all come back as a synthetic `deny` with
+`rule="fail_closed"` and the reason. Only `is_allowed()` of a verified, recorded `allow` lets a
+call go ahead.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Any
 import msgspec
 
 from podium.settings import KafkaSettings
+from policy_service.events import decision_event
 from policy_service.signing import verify_decision
 from topics.codec import MalformedMessage, decode, encode, headers_for
 from topics.messages import (
@@ -149,7 +151,23 @@ class Authorizer:
             return fail_closed(
                 request_id, task_id, f"no decision from the policy service: {exc or type(exc)}"
             )
-        return self._verified(reply.value, request_id, task_id)
+        decision = self._verified(reply.value, request_id, task_id)
+        if is_allowed(decision):
+            # Recorded before the call may run (see policy_service/events.py); no record, no call.
+            ev = decision_event(request, decision)
+            try:
+                await self._client.publish(
+                    self._names.events,
+                    key=task_id.encode(),
+                    value=encode(ev),
+                    headers=headers_for(ev),
+                )
+            except Exception as exc:
+                log.warning("could not record the decision on request %s: %s", request_id, exc)
+                return fail_closed(
+                    request_id, task_id, f"the decision could not be recorded: {exc}"
+                )
+        return decision
 
     def _verified(self, data: bytes | None, request_id: str, task_id: str) -> Decision:
         try:

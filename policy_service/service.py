@@ -2,7 +2,8 @@
 
 Plain aiokafka rather than a FastStream subscriber, for latency and control: the request
 consumer's idle fetch wait is tuned down (`fetch_max_wait_ms`), a fetched batch is decided
-concurrently (one budget reservation per request, all in flight together), the replies and the
+concurrently and its budget reservations go to PostgreSQL together, in one round trip, once every
+request of the batch has been through the other rules (`_BatchReservations`), the replies and the
 `policy.decided` events of a batch are produced without waiting for each other, and the offsets
 are committed once per batch after every reply and event is acknowledged (commit after the work).
 A FastStream handler would add its middleware stack and one publish-and-ack per message.
@@ -19,7 +20,7 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from datetime import timedelta
 from typing import Any, Protocol
 
@@ -39,7 +40,8 @@ from policy_service.approvals import (
     new_approval_id,
     partitions_of,
 )
-from policy_service.budgets import BudgetStore
+from policy_service.budgets import BudgetRequest, BudgetStore, Reservation
+from policy_service.events import decision_event
 from policy_service.rules import RuleSet, Verdict, evaluate, rules_from_resources
 from policy_service.settings import PolicySettings
 from policy_service.signing import sign_decision
@@ -64,7 +66,6 @@ from topics.messages import (
     EventType,
     MessageDeadLetteredData,
     ModelCalledData,
-    PolicyDecidedData,
     event,
     payload_of,
     utcnow,
@@ -77,6 +78,75 @@ _MAX_BATCHES_IN_FLIGHT = 8
 
 Pricer = Callable[[str, str, int, int, Any], float | None]
 """estimate_cost_usd(provider, model, input_tokens, output_tokens, endpoint pricing)."""
+
+Reserve = Callable[[BudgetRequest], Awaitable[Reservation]]
+
+
+class _BatchReservations:
+    """The budget reservations of one fetched batch, sent to PostgreSQL in one round trip.
+
+    Every record of the batch is decided concurrently; a record that passes the other rules and
+    needs a reservation registers it and waits; the others only report that they are evaluated.
+    Once every record is evaluated, `flush` reserves the registered ones together, in record
+    order (the requests of one task share a partition, so this is their order on the topic), and
+    hands each its answer. A database failure is every waiting request's failure (a deny).
+    """
+
+    def __init__(self, store: BudgetStore | None, size: int) -> None:
+        self._store = store
+        self._unevaluated = set(range(size))
+        self._wanted: dict[int, tuple[BudgetRequest, asyncio.Future[Reservation]]] = {}
+        self._all_evaluated = asyncio.Event()
+        if not self._unevaluated:
+            self._all_evaluated.set()
+
+    def evaluated(self, index: int) -> None:
+        """Record `index` needs no (more) reservation; idempotent."""
+        self._unevaluated.discard(index)
+        if not self._unevaluated:
+            self._all_evaluated.set()
+
+    def reserver(self, index: int) -> Reserve:
+        async def reserve(request: BudgetRequest) -> Reservation:
+            future: asyncio.Future[Reservation] = asyncio.get_running_loop().create_future()
+            self._wanted[index] = (request, future)
+            self.evaluated(index)
+            return await future
+
+        return reserve
+
+    async def flush(self) -> None:
+        await self._all_evaluated.wait()
+        if not self._wanted:
+            return
+        wanted = [self._wanted[i] for i in sorted(self._wanted)]
+        try:
+            if self._store is None:
+                raise RuntimeError("the budget store is not open")
+            results = await self._store.reserve_many([request for request, _ in wanted])
+        except Exception as exc:
+            for _, future in wanted:
+                future.set_exception(exc)
+            return
+        for (_, future), result in zip(wanted, results, strict=True):
+            future.set_result(result)
+
+
+class _Committable:
+    """Request offsets whose batches are done, waiting for the commit loop."""
+
+    def __init__(self) -> None:
+        self.pending: dict[TopicPartition, int] = {}
+        self.changed = asyncio.Event()
+        self.closed = False
+
+    def add(self, offsets: dict[TopicPartition, int]) -> None:
+        self.pending.update(offsets)
+        self.changed.set()
+
+    def close(self) -> None:
+        self.closed = True
+        self.changed.set()
 
 
 class RulesSource(Protocol):
@@ -244,9 +314,14 @@ class PolicyService:
 
     async def _serve_requests(self, consumer: AIOKafkaConsumer, stop: asyncio.Event) -> None:
         """Fetch, and decide each fetched batch concurrently with the next fetches (pipelined,
-        at most `_MAX_BATCHES_IN_FLIGHT`); offsets are committed in fetch order, each batch after
-        its replies and events are acknowledged and after the batch before it is committed."""
+        at most `_MAX_BATCHES_IN_FLIGHT`). A batch's offsets become committable once its replies
+        and events are acknowledged and the batch before it is committable (fetch order); one
+        commit loop commits the latest committable offsets, so a commit covers every batch that
+        became committable while the previous commit was in flight (one commit per batch in a
+        chain would bound the throughput by the commit round trip)."""
         slots = asyncio.Semaphore(_MAX_BATCHES_IN_FLIGHT)
+        offsets = _Committable()
+        committer = asyncio.create_task(self._commit_loop(consumer, offsets))
         previous: asyncio.Task[None] | None = None
         try:
             while not stop.is_set():
@@ -254,41 +329,67 @@ class PolicyService:
                 if not batches:
                     continue
                 await slots.acquire()
-                previous = asyncio.create_task(self._serve_batch(consumer, batches, previous))
+                previous = asyncio.create_task(self._serve_batch(batches, previous, offsets))
                 previous.add_done_callback(lambda _: slots.release())
         finally:
-            if previous is not None:
-                await asyncio.gather(previous, return_exceptions=True)
+            try:
+                if previous is not None:
+                    await asyncio.gather(previous, return_exceptions=True)
+            finally:
+                offsets.close()  # the commit loop commits what is left, then returns
+                await asyncio.gather(committer, return_exceptions=True)
+
+    async def _commit_loop(self, consumer: AIOKafkaConsumer, offsets: _Committable) -> None:
+        """Commit the committable offsets, one commit at a time, until closed and done."""
+        while True:
+            if not offsets.pending:
+                if offsets.closed:
+                    return
+                offsets.changed.clear()
+                await offsets.changed.wait()
+                continue
+            pending, offsets.pending = offsets.pending, {}
+            try:
+                await consumer.commit(pending)
+            except Exception as exc:  # revoked meanwhile: the new owner re-decides (idempotent)
+                log.warning("could not commit policy request offsets: %s", exc)
 
     async def _serve_batch(
         self,
-        consumer: AIOKafkaConsumer,
         batches: dict[TopicPartition, list[ConsumerRecord]],
         previous: asyncio.Task[None] | None,
+        offsets: _Committable,
     ) -> None:
         records = [r for rs in batches.values() for r in rs]
-        deliveries = await asyncio.gather(*(self._handle_request(r) for r in records))
-        pending = [d for ds in deliveries for d in ds]
+        reservations = _BatchReservations(self._budgets, len(records))
+        async with asyncio.TaskGroup() as group:
+            group.create_task(reservations.flush())
+            handlers = [
+                group.create_task(self._handle_request(record, index, reservations))
+                for index, record in enumerate(records)
+            ]
+        pending = [d for handler in handlers for d in handler.result()]
         for result in await asyncio.gather(*pending, return_exceptions=True):
             if isinstance(result, BaseException):
                 log.error("a policy reply or event was not delivered: %s", result)
         if previous is not None:
             await asyncio.gather(previous, return_exceptions=True)
-        try:
-            await consumer.commit({tp: rs[-1].offset + 1 for tp, rs in batches.items()})
-        except Exception as exc:  # revoked meanwhile: the new owner re-decides (idempotent)
-            log.warning("could not commit policy request offsets: %s", exc)
+        offsets.add({tp: rs[-1].offset + 1 for tp, rs in batches.items()})
 
-    async def _handle_request(self, record: ConsumerRecord) -> list[asyncio.Future[Any]]:
-        """Decide one request and send the reply and the event; never raises."""
+    async def _handle_request(
+        self, record: ConsumerRecord, index: int, reservations: _BatchReservations
+    ) -> list[asyncio.Future[Any]]:
+        """Decide one request (record `index` of its batch) and send the reply and the event;
+        never raises."""
         assert self._producer is not None
         producer = self._producer
         try:
             request: AuthorizationRequest = decode(record.value, AuthorizationRequest)
         except MalformedMessage as exc:
+            reservations.evaluated(index)
             return await self._dead_letter(record, exc.reason)
         try:
-            decision = await self._decide(request)
+            decision = await self._decide(request, reservations.reserver(index))
         except Exception as exc:  # an engine or database failure is a deny, never a crash
             log.exception("deciding request %s failed", request.request_id)
             decision = Decision(
@@ -298,6 +399,8 @@ class PolicyService:
                 rule="error",
                 reason=f"the policy service could not decide: {type(exc).__name__}: {exc}",
             )
+        finally:
+            reservations.evaluated(index)
         signed = sign_decision(decision, self._key)
         key = request.task_id.encode()
         futures: list[asyncio.Future[Any]] = []
@@ -310,26 +413,7 @@ class PolicyService:
                     headers=headers_for(signed, [(HEADER_CORRELATION_ID, request.request_id)]),
                 )
             )
-            ev = event(
-                PolicyDecidedData(
-                    request_id=request.request_id,
-                    action=str(request.action),
-                    model=request.model,
-                    tool=request.tool,
-                    decision=signed.decision,
-                    rule=signed.rule,
-                    policy=signed.policy,
-                    reason=signed.reason,
-                    reserved_tokens=signed.reserved_tokens,
-                    reserved_usd=signed.reserved_usd,
-                ),
-                event_id=f"policy:{request.request_id}",
-                task_id=request.task_id,
-                system=request.system,
-                agent=request.agent,
-                step_id=request.step_id,
-                source="policy",
-            )
+            ev = decision_event(request, signed)
             futures.append(
                 await producer.send(
                     self._names.events, key=key, value=encode(ev), headers=headers_for(ev)
@@ -415,7 +499,10 @@ class PolicyService:
             )
         return futures
 
-    async def _decide(self, request: AuthorizationRequest) -> Decision:
+    async def _decide(self, request: AuthorizationRequest, reserve: Reserve) -> Decision:
+        """Decide one request; a budget reservation, when needed, goes through `reserve` (at
+        most once)."""
+
         def answer(verdict: Verdict, **extra: Any) -> Decision:
             return Decision(
                 request_id=request.request_id,
@@ -471,13 +558,14 @@ class PolicyService:
                     )
                 )
             usd = 0.0
-        assert self._budgets is not None
-        reservation = await self._budgets.reserve(
-            request_id=request.request_id,
-            task_id=request.task_id,
-            caps=verdict.caps,
-            tokens=request.estimated_tokens,
-            usd=usd,
+        reservation = await reserve(
+            BudgetRequest(
+                request_id=request.request_id,
+                task_id=request.task_id,
+                caps=verdict.caps,
+                tokens=request.estimated_tokens,
+                usd=usd,
+            )
         )
         if not reservation.ok:
             assert reservation.cap is not None

@@ -1,0 +1,35 @@
+"""The `policy.decided` event of a decision, built the same way wherever it is written.
+
+The policy service writes it for every decision. The requester (`Authorizer`) writes the very
+same event (same `event_id`, same body) for an `allow` and waits for Kafka's ack before the call
+runs: a policy service that dies between its reply and its own event would otherwise leave a
+`model.called` with no decision before it. The ledger stores the two copies once (`event_id`).
+"""
+
+from __future__ import annotations
+
+from topics.messages import AuthorizationRequest, Decision, Event, PolicyDecidedData, event
+
+
+def decision_event(request: AuthorizationRequest, decision: Decision) -> Event:
+    return event(
+        PolicyDecidedData(
+            request_id=request.request_id,
+            action=str(request.action),
+            model=request.model,
+            tool=request.tool,
+            decision=decision.decision,
+            rule=decision.rule,
+            policy=decision.policy,
+            reason=decision.reason,
+            reserved_tokens=decision.reserved_tokens,
+            reserved_usd=decision.reserved_usd,
+        ),
+        event_id=f"policy:{request.request_id}",
+        task_id=request.task_id,
+        system=request.system,
+        agent=request.agent,
+        step_id=request.step_id,
+        source="policy",
+        at=decision.decided_at,
+    )
