@@ -73,5 +73,11 @@ demo: stack-up ## run the research pipeline end to end, offline (mock model): re
 	$(PODIUM) logs $$task; \
 	echo; echo "--- spend of $$task by agent (podium spend --by agent --task $$task)"; \
 	$(PODIUM) spend --by agent --task $$task
-# faults:  fault-injection scenarios, `pytest -m faults`
-# bench:   benchmarks in bench/, printing ratios against the raw baseline
+.PHONY: faults bench
+
+faults: stack-up ## fault scenarios: kill -9 of replicas, policy, dispatcher, ledger; PostgreSQL outage
+	@$(BIN)/pytest -m faults $(PYTEST_ARGS) -s; status=$$?; \
+	if [ $$status -eq 5 ]; then echo "pytest collected no fault scenarios: failing" >&2; fi; exit $$status
+
+bench: stack-up ## every benchmark of bench/, one table of figures against targets (BENCH_ARGS=--quick)
+	$(BIN)/python bench/run_all.py $(BENCH_ARGS)

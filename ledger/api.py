@@ -130,6 +130,16 @@ def create_app(pool: asyncpg.Pool, decide: Decider | None = None) -> FastAPI:
             problems.append(f"{where}: {error.get('msg', 'invalid')}")
         return JSONResponse(status_code=400, content={"detail": "; ".join(problems)})
 
+    @app.exception_handler(asyncpg.CharacterNotInRepertoireError)
+    async def _unstorable_text(
+        request: Request, exc: asyncpg.CharacterNotInRepertoireError
+    ) -> JSONResponse:
+        # A NUL character (or invalid UTF-8) in a parameter: no such value can exist here.
+        return JSONResponse(
+            status_code=400,
+            content={"detail": f"a parameter holds a character PostgreSQL cannot store: {exc}"},
+        )
+
     @app.exception_handler(queries.BadCursor)
     async def _bad_cursor(request: Request, exc: queries.BadCursor) -> JSONResponse:
         return JSONResponse(status_code=400, content={"detail": f"cursor: {exc}"})

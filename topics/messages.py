@@ -513,7 +513,7 @@ def payload_of(ev: Event, cls: type[P]) -> P:
 
 
 class TaskResult(Message, frozen=True, kw_only=True, tag_field="status"):
-    task_id: str
+    task_id: TaskId
     system: str
     finished_at: datetime = msgspec.field(default_factory=utcnow)
     cost_usd: Annotated[float | None, Meta(description="Known cost of the task's model calls.")] = (

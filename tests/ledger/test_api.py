@@ -157,6 +157,8 @@ async def test_a_missing_scope_is_403_and_the_right_one_passes(
         ("/v1/spend?until=31/12/2025", "until"),
         ("/v1/denials?since=soon", "since"),
         ("/v1/approvals?status=maybe", "status"),
+        ("/v1/denials?system=a%00b", "cannot store"),
+        ("/v1/tasks/a%00b", "cannot store"),
     ],
 )
 async def test_bad_parameters_are_400_with_a_message(

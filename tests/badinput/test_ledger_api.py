@@ -1,0 +1,128 @@
+"""The ledger API under schemathesis: generated requests from its own OpenAPI document, with a
+valid token holding every scope, never get a 5xx.
+
+`podium ledger --api-only` runs as its own process on a free port, on a fresh schema of this
+module; the API's address is read from the private state file it records it in.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, given, settings
+from schemathesis.checks import not_a_server_error
+
+from ledger.auth import Scope, create_token
+from ledger.migrate import migrate
+from tests.conftest import StackEndpoints
+from tests.faults.cluster import PODIUM
+from tests.helpers import wait_until
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
+
+EXAMPLES = 40
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerApi:
+    url: str
+    token: str
+
+
+@pytest.fixture(scope="module")
+async def ledger_api(
+    stack: StackEndpoints, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[LedgerApi]:
+    schema = f"s{uuid.uuid4().hex[:8]}"
+    conn = await asyncpg.connect(stack.database_url)
+    try:
+        await migrate(conn, schema)
+        await conn.execute(f'SET search_path TO "{schema}", public')
+        token = await create_token(conn, "schemathesis", list(Scope))
+    finally:
+        await conn.close()
+    home = tmp_path_factory.mktemp("ledger-api")
+    (home / "stack.json").write_text("{}")  # the ledger records its address here
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "PODIUM_STACK_DIR": str(home),
+        "PODIUM_KAFKA_BOOTSTRAP": stack.bootstrap,
+        "PODIUM_KAFKA_TOPIC_PREFIX": f"t{uuid.uuid4().hex[:8]}",
+        "PODIUM_DATABASE_URL": stack.database_url,
+        "PODIUM_LEDGER_SCHEMA": schema,
+        "PODIUM_LEDGER_API_PORT": "0",
+    }
+    with (home / "ledger.log").open("wb") as log:
+        proc = subprocess.Popen(  # noqa: ASYNC220 (starting it does not block)
+            [str(PODIUM), "ledger", "--api-only"],
+            cwd=home,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+
+        def recorded() -> str | None:
+            if proc.poll() is not None:
+                raise AssertionError((home / "ledger.log").read_text())
+            url = json.loads((home / "stack.json").read_text() or "{}").get("api_url")
+            return str(url) if url else None
+
+        url = await wait_until(recorded, timeout=60, interval=0.2)
+        yield LedgerApi(url=url, token=token)
+    finally:
+        proc.terminate()
+        await asyncio.to_thread(proc.wait, 30)
+        conn = await asyncpg.connect(stack.database_url)
+        try:
+            await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+        finally:
+            await conn.close()
+
+
+@pytest.fixture(scope="module")
+def api_schema(ledger_api: LedgerApi) -> schemathesis.BaseSchema:
+    return schemathesis.openapi.from_url(
+        f"{ledger_api.url}/openapi.json",
+        headers={"Authorization": f"Bearer {ledger_api.token}"},
+        timeout=30,
+    )
+
+
+def test_ledger_api_never_answers_5xx(
+    api_schema: schemathesis.BaseSchema, ledger_api: LedgerApi
+) -> None:
+    """Every operation of the document, EXAMPLES generated requests each (with the token)."""
+    headers = {"Authorization": f"Bearer {ledger_api.token}"}
+    operations = [op.ok() for op in api_schema.get_all_operations()]  # type: ignore[union-attr]
+    assert len(operations) >= 5, operations
+    calls = 0
+    for operation in operations:
+
+        @given(case=operation.as_strategy())
+        @settings(
+            max_examples=EXAMPLES,
+            deadline=None,
+            suppress_health_check=list(HealthCheck),
+            database=None,
+        )
+        def no_server_error(case: schemathesis.Case[Any]) -> None:
+            nonlocal calls
+            calls += 1
+            case.call_and_validate(
+                base_url=ledger_api.url, headers=headers, checks=[not_a_server_error]
+            )
+
+        no_server_error()
+    print(
+        f"\nbadinput ledger API: {len(operations)} operations, {calls} generated requests, no 5xx"
+    )
