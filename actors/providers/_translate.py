@@ -36,6 +36,23 @@ def check_options(
     return dict(options)
 
 
+def request_params(
+    params: dict[str, Any],
+    options: Mapping[str, Any],
+    request_options: frozenset[str],
+    timeout_s: float,
+) -> dict[str, Any]:
+    """Add an endpoint's `options` (the provider's request options, `extra_headers`,
+    `extra_body`) and the call's timeout to the SDK parameters."""
+    for option in request_options & options.keys():
+        params[option] = options[option]
+    for passthrough in ("extra_headers", "extra_body"):
+        if passthrough in options:
+            params[passthrough] = dict(options[passthrough])
+    params["timeout"] = timeout_s
+    return params
+
+
 def parse_arguments(raw: str | None) -> dict[str, Any]:
     """A tool call's JSON arguments; invalid JSON is kept under `_invalid_json` so that schema
     validation rejects it and the model is told, instead of the step failing."""

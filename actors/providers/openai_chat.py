@@ -16,6 +16,7 @@ from actors.providers._translate import (
     check_options,
     object_schema,
     parse_arguments,
+    request_params,
     translate_sdk_error,
 )
 from actors.providers.base import ChatMessage, ModelReply, ModelRequest, ToolCall, Usage
@@ -88,14 +89,7 @@ class OpenAIChatProvider:
         if request.max_output_tokens is not None:
             key = "max_completion_tokens" if self.name == "openai" else "max_tokens"
             params[key] = request.max_output_tokens
-        for option in _REQUEST_OPTIONS & self._options.keys():
-            params[option] = self._options[option]
-        if "extra_headers" in self._options:
-            params["extra_headers"] = dict(self._options["extra_headers"])
-        if "extra_body" in self._options:
-            params["extra_body"] = dict(self._options["extra_body"])
-        params["timeout"] = request.timeout_s
-        return params
+        return request_params(params, self._options, _REQUEST_OPTIONS, request.timeout_s)
 
     async def complete(self, request: ModelRequest) -> ModelReply:
         params = self.build_params(request)

@@ -3,34 +3,18 @@ actors, collector), and helpers to produce bad records and find what became of t
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import msgspec
-import pytest
 
 from podium.settings import KafkaSettings
-from tests.actors.conftest import Runtime
+from tests.actors.conftest import Runtime, runtime  # noqa: F401  (the `runtime` fixture)
 from tests.badinput.payloads import bad_payloads
 from tests.faults.cluster import read_topic
 from topics.codec import MalformedMessage, decode
 from topics.kafka import make_producer
 from topics.messages import DeadLetter
-from topics.names import TopicNames
-
-
-@pytest.fixture
-async def runtime(
-    kafka_settings: KafkaSettings, topic_names: TopicNames, database_url: str, pg_schema: str
-) -> AsyncIterator[Runtime]:
-    rt = Runtime(kafka_settings, topic_names, database_url, pg_schema)
-    try:
-        yield rt
-    finally:
-        await rt.shutdown()
-        for task in rt.tasks:
-            if task.done() and not task.cancelled() and task.exception() is not None:
-                raise task.exception()  # type: ignore[misc]
 
 
 @dataclass(frozen=True, slots=True)
