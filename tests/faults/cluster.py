@@ -6,8 +6,8 @@ get a private `PODIUM_STACK_DIR` (so `podium ledger` never rewrites the shared s
 and every setting explicitly through the environment.
 
 Also here: `read_topic` (a topic from the beginning to its end, read_committed), `ledger_counts`
-(stored events per task) and `kafka_event_ids` (what Kafka holds per task: distinct event
-ids on `events`, distinct records on `results`).
+(stored events per task), `kafka_event_ids` (what Kafka holds per task: distinct event ids on
+`events`, distinct records on `results`), `wait_ledger_matches_kafka` and `inbox_step_ids`.
 """
 
 from __future__ import annotations
@@ -27,9 +27,10 @@ from aiokafka import ConsumerRecord, TopicPartition
 
 from podium.settings import KafkaSettings
 from tests.conftest import ROOT
+from tests.helpers import wait_until
 from topics.codec import MalformedMessage, decode, encode, headers_for
 from topics.kafka import make_admin, make_consumer, make_producer
-from topics.messages import AnyResult, Event, TaskRequested, utcnow
+from topics.messages import AnyResult, Event, Step, TaskRequested, utcnow
 from topics.names import TopicNames
 
 PODIUM = ROOT / ".venv" / "bin" / "podium"
@@ -224,6 +225,37 @@ async def ledger_counts(database_url: str, schema: str) -> dict[str, int]:
     finally:
         await conn.close()
     return {row["task_id"]: row["n"] for row in rows}
+
+
+async def inbox_step_ids(kafka: KafkaSettings, topic: str) -> list[tuple[str, str]]:
+    """The (task, step) of every Step an agent inbox holds, in order, duplicates kept."""
+    ids = []
+    for record in await read_topic(kafka, topic):
+        step: Step = decode(record.value, Step)
+        ids.append((step.task_id, step.step_id))
+    return ids
+
+
+async def wait_ledger_matches_kafka(
+    cluster: Cluster, names: TopicNames, task_ids: list[str], *, within_s: float
+) -> int:
+    """Wait until the ledger stores, for every task, exactly what Kafka holds; return how many
+    events that is. Fails naming the tasks whose counts differ."""
+    in_kafka = await kafka_event_ids(cluster.kafka, names)
+    expected = {t: len(in_kafka[t]) for t in task_ids}
+    stored: dict[str, int] = {}
+
+    async def caught_up() -> bool:
+        nonlocal stored
+        stored = await ledger_counts(cluster.database_url, cluster.ledger_schema)
+        return all(stored.get(t) == n for t, n in expected.items())
+
+    try:
+        await wait_until(caught_up, timeout=within_s, interval=0.5)
+    except AssertionError:
+        wrong = {t: (stored.get(t), n) for t, n in expected.items() if stored.get(t) != n}
+        raise AssertionError(f"ledger != kafka for {len(wrong)} tasks: {wrong}") from None
+    return sum(expected.values())
 
 
 def unique_ids(prefix: str, n: int) -> list[str]:

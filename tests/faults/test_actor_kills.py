@@ -25,23 +25,15 @@ from manifests.apply import apply_paths
 from tests.actors.conftest import Collector
 from tests.faults.cluster import (
     Cluster,
-    kafka_event_ids,
-    ledger_counts,
-    read_topic,
+    inbox_step_ids,
     submit,
     unique_ids,
+    wait_ledger_matches_kafka,
 )
 from tests.helpers import wait_until
-from topics.codec import decode
 from topics.kafka import ensure_topics
-from topics.messages import Step, TaskCompleted
+from topics.messages import TaskCompleted
 from topics.names import TopicNames
-
-
-def decode_step(value: bytes | None) -> Step:
-    step: Step = decode(value, Step)
-    return step
-
 
 pytestmark = [pytest.mark.integration, pytest.mark.faults, pytest.mark.timeout(300)]
 
@@ -123,30 +115,13 @@ async def test_actor_replicas_killed_lose_and_duplicate_nothing(cluster: Cluster
         # the inboxes: every (task, step) once; 3 per task for the join (one per branch)
         steps_checked = 0
         for role in ROLES:
-            records = await read_topic(kafka, names.agent(role))
-            ids = [(s.task_id, s.step_id) for s in (decode_step(r.value) for r in records)]
+            ids = await inbox_step_ids(kafka, names.agent(role))
             expected = TASKS * (3 if role == "report" else 1)
             assert len(ids) == expected == len(set(ids)), (role, len(ids), len(set(ids)))
             steps_checked += len(ids)
 
         # the ledger holds exactly what Kafka holds, per task
-        in_kafka = await kafka_event_ids(kafka, names)
-        expected_counts = {t: len(in_kafka[t]) for t in task_ids}
-        stored: dict[str, int] = {}
-
-        async def ledger_caught_up() -> bool:
-            nonlocal stored
-            stored = await ledger_counts(cluster.database_url, cluster.ledger_schema)
-            return all(stored.get(t) == n for t, n in expected_counts.items())
-
-        try:
-            await wait_until(ledger_caught_up, timeout=60, interval=0.5)
-        except AssertionError:
-            wrong = {
-                t: (stored.get(t), n) for t, n in expected_counts.items() if stored.get(t) != n
-            }
-            raise AssertionError(f"ledger != kafka for {len(wrong)} tasks: {wrong}") from None
-        events = sum(expected_counts.values())
+        events = await wait_ledger_matches_kafka(cluster, names, task_ids, within_s=60)
         print(
             f"\nfaults/actor-kills: tasks={TASKS} replicas={REPLICAS}x{len(ROLES)} "
             f"kills={cluster.kills} step_completions={completions} inbox_steps={steps_checked} "

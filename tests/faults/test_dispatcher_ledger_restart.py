@@ -23,23 +23,15 @@ from manifests.apply import apply_paths
 from tests.actors.conftest import Collector
 from tests.faults.cluster import (
     Cluster,
-    kafka_event_ids,
-    ledger_counts,
-    read_topic,
+    inbox_step_ids,
     submit,
     unique_ids,
+    wait_ledger_matches_kafka,
 )
 from tests.helpers import wait_until
-from topics.codec import decode
 from topics.kafka import ensure_topics
-from topics.messages import Step, TaskCompleted
+from topics.messages import TaskCompleted
 from topics.names import TopicNames
-
-
-def decode_step(value: bytes | None) -> Step:
-    step: Step = decode(value, Step)
-    return step
-
 
 pytestmark = [pytest.mark.integration, pytest.mark.faults, pytest.mark.timeout(300)]
 
@@ -90,24 +82,10 @@ async def test_dispatcher_and_ledger_restarted_lose_and_duplicate_nothing(
             results = collector.results[task_id]
             assert len(results) == 1 and isinstance(results[0], TaskCompleted), results
             assert len({e.event_id for e in collector.of_type(task_id, "task.started")}) == 1
-        first_steps = await read_topic(kafka, names.agent("lead"))
-        ids = [(s.task_id, s.step_id) for s in (decode_step(r.value) for r in first_steps)]
+        ids = await inbox_step_ids(kafka, names.agent("lead"))
         assert len(ids) == len(set(ids)) == len(task_ids), (len(ids), len(set(ids)))
 
-        in_kafka = await kafka_event_ids(kafka, names)
-        expected = {t: len(in_kafka[t]) for t in task_ids}
-        stored: dict[str, int] = {}
-
-        async def ledger_caught_up() -> bool:
-            nonlocal stored
-            stored = await ledger_counts(cluster.database_url, cluster.ledger_schema)
-            return all(stored.get(t) == n for t, n in expected.items())
-
-        try:
-            await wait_until(ledger_caught_up, timeout=90, interval=0.5)
-        except AssertionError:
-            wrong = {t: (stored.get(t), n) for t, n in expected.items() if stored.get(t) != n}
-            raise AssertionError(f"ledger != kafka for {len(wrong)} tasks: {wrong}") from None
+        events = await wait_ledger_matches_kafka(cluster, names, task_ids, within_s=90)
 
         async def tasks_succeeded() -> bool:
             conn = await asyncpg.connect(cluster.database_url)
@@ -125,7 +103,7 @@ async def test_dispatcher_and_ledger_restarted_lose_and_duplicate_nothing(
         print(
             f"\nfaults/dispatcher-ledger-restart: tasks={len(task_ids)} kills={cluster.kills} "
             f"killed_after={at_kill}_results dispatched_steps={len(ids)} "
-            f"events_checked={sum(expected.values())} (ledger == kafka per task)"
+            f"events_checked={events} (ledger == kafka per task)"
         )
     finally:
         stop.set()
