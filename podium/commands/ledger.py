@@ -98,7 +98,7 @@ def token_create_command(
     token: str = _with_db(lambda conn, _schema: create_token(conn, name, scope))
     typer.echo(token)
     if save:
-        err_console.print(f"saved to {save_token(token)}")
+        err_console.print(f"ledger API token saved to {save_token(token)}")
 
 
 def logs_command(task: str, output: OutputOption = OutputFormat.TABLE) -> None:
