@@ -9,7 +9,7 @@ PODIUM := $(BIN)/podium
 PYTEST_ARGS ?= -q
 SOURCES := podium manifests topics actors policy_service ledger tests bench
 
-.PHONY: help install stack-up stack-down stack-status test lint format typecheck schemas demo
+.PHONY: help install stack-up stack-down stack-status test test-unit lint format typecheck schemas demo
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -36,9 +36,14 @@ test: stack-up ## run the test suite against the real stack (no tests collected 
 	@$(BIN)/pytest $(PYTEST_ARGS); status=$$?; \
 	if [ $$status -eq 5 ]; then echo "pytest collected no tests: failing" >&2; fi; exit $$status
 
-lint: install ## ruff check and format check
+test-unit: install ## the tests that need no Kafka or PostgreSQL (no stack is started)
+	@$(BIN)/pytest -m "not integration" $(PYTEST_ARGS); status=$$?; \
+	if [ $$status -eq 5 ]; then echo "pytest collected no unit tests: failing" >&2; fi; exit $$status
+
+lint: install ## ruff check, format check, and the layer contracts (import-linter)
 	$(BIN)/ruff check $(SOURCES)
 	$(BIN)/ruff format --check $(SOURCES)
+	$(BIN)/lint-imports
 
 format: install ## apply ruff's formatting and fixes
 	$(BIN)/ruff format $(SOURCES)

@@ -45,10 +45,10 @@ from actors.tools.registry import ToolRegistry
 from actors.transactions import Outbox, PartitionContext, TransactionalProcessor
 from manifests.catalog import Catalog
 from manifests.models import ModelEndpoint
-from podium import tracing
-from podium.errors import TransientError
-from podium.logs import log_context
-from podium.settings import KafkaSettings
+from podium.core import tracing
+from podium.core.errors import TransientError
+from podium.core.logs import log_context
+from podium.core.settings import KafkaSettings
 from topics.codec import MalformedMessage, decode, encode, headers_for
 from topics.kafka import make_producer
 from topics.messages import (

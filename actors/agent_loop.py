@@ -41,9 +41,9 @@ from actors.providers.errors import PermanentModelError, TransientModelError
 from actors.retry import retry_transient
 from actors.tools.base import ToolInvocation, ToolResult
 from actors.tools.redaction import redact_arguments
-from podium import tracing
-from podium.errors import PermanentError, TransientError
-from podium.pricing import price_call
+from podium.core import tracing
+from podium.core.errors import PermanentError, TransientError
+from podium.core.pricing import price_call
 from topics.messages import (
     Action,
     Decision,

@@ -24,9 +24,9 @@ from actors.outbox import OutboxBuilder, _pseudo_step, _readable_key
 from actors.routing import entry_steps
 from actors.settings import DispatcherSettings
 from actors.transactions import Outbox, PartitionContext, TransactionalProcessor
-from podium import tracing
-from podium.logs import log_context
-from podium.settings import KafkaSettings
+from podium.core import tracing
+from podium.core.logs import log_context
+from podium.core.settings import KafkaSettings
 from topics.codec import MalformedMessage, decode
 from topics.kafka import ensure_topics, make_admin
 from topics.messages import TaskRequested, TaskRequestedData, TaskStartedData, utcnow

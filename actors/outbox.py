@@ -13,7 +13,7 @@ from typing import Any
 from aiokafka import ConsumerRecord
 
 from actors.transactions import Outbox, OutRecord
-from podium import tracing
+from podium.core import tracing
 from topics.codec import encode, headers_dict, headers_for
 from topics.messages import (
     DeadLetter,

@@ -1,6 +1,7 @@
 """The one retrying layer: exponential backoff with full jitter, bounded by attempts and deadline.
 
-Transient errors (`podium.errors.TransientError`) are retried; everything else propagates at once.
+Transient errors (`podium.core.errors.TransientError`) are retried; everything else propagates
+at once.
 A `retry_after_s` on the error (a vendor's `retry-after`) is a floor for the next wait, and is
 honoured even above `max_delay_s`; the deadline still bounds it: when the next attempt could not
 start before the deadline, the last error is raised without waiting."""
@@ -13,7 +14,7 @@ import random
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
-from podium.errors import TransientError
+from podium.core.errors import TransientError
 
 log = logging.getLogger(__name__)
 

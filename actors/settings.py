@@ -1,6 +1,6 @@
 """Settings of the actor runtime (`PODIUM_ACTOR_*`) and of the dispatcher (`PODIUM_DISPATCHER_*`).
 
-Loaded once at start with `podium.settings.load_settings` and passed down."""
+Loaded once at start with `podium.core.settings.load_settings` and passed down."""
 
 from __future__ import annotations
 

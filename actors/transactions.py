@@ -26,7 +26,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPa
 from aiokafka.abc import ConsumerRebalanceListener
 from aiokafka.errors import KafkaError, ProducerFenced
 
-from podium.settings import KafkaSettings
+from podium.core.settings import KafkaSettings
 from topics.kafka import make_consumer, make_producer
 
 log = logging.getLogger(__name__)

@@ -41,7 +41,8 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
 from manifests.apply import apply_paths
-from podium.settings import DatabaseSettings, KafkaSettings, load_settings
+from podium import composition
+from podium.core.settings import KafkaSettings
 from topics.codec import encode, headers_for
 from topics.kafka import ensure_topics, make_consumer, make_producer
 from topics.messages import TaskRequested, utcnow
@@ -115,7 +116,7 @@ async def raw_hop(kafka: KafkaSettings, source: str, target: str, group: str) ->
 
 
 async def raw_chain(prefix: str) -> None:
-    kafka = load_settings(KafkaSettings)
+    kafka = composition.kafka_settings()
     topics = raw_topics(prefix)
     await asyncio.gather(
         *(raw_hop(kafka, topics[i], topics[i + 1], f"{prefix}.raw{i}") for i in range(3))
@@ -311,8 +312,8 @@ async def cleanup(kafka: KafkaSettings, prefixes: list[str]) -> None:
 
 
 async def main(args: argparse.Namespace) -> None:
-    kafka = load_settings(KafkaSettings)
-    database = load_settings(DatabaseSettings)
+    kafka = composition.kafka_settings()
+    database = composition.database_settings()
     home = Path(tempfile.mkdtemp(prefix="podium-bench-e2e-"))
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("PODIUM_")},

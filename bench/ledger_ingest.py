@@ -25,7 +25,8 @@ from ledger.queries import GroupBy, spend
 from ledger.service import LedgerService
 from ledger.settings import LedgerSettings
 from ledger.store import EVENT_COLUMNS, create_pool
-from podium.settings import DatabaseSettings, KafkaSettings, load_settings
+from podium import composition
+from podium.core.settings import DatabaseSettings, KafkaSettings
 from topics.codec import encode
 from topics.kafka import ensure_topics, make_producer
 from topics.messages import Event, ModelCalledData, StepStartedData, ToolCalledData, event
@@ -297,8 +298,8 @@ async def main() -> None:
     parser.add_argument("--stored", type=int, default=1_000_000)
     parser.add_argument("--queries", type=int, default=400)
     args = parser.parse_args()
-    kafka = load_settings(KafkaSettings)
-    dsn = load_settings(DatabaseSettings).url
+    kafka = composition.kafka_settings()
+    dsn = composition.database_settings().url
     p95 = await spend_p95(args, dsn)
     ratio, rate = await ingest(args, kafka, dsn)
     print(f"spend_p95_ms={p95:.2f}")

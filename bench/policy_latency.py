@@ -33,7 +33,8 @@ from aiokafka import TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
 from manifests.loader import build, parse_text
-from podium.settings import DatabaseSettings, KafkaSettings, load_settings
+from podium import composition
+from podium.core.settings import KafkaSettings
 from policy_service.client import Authorizer, is_allowed
 from policy_service.rules import rules_from_resources
 from policy_service.service import PolicyService, StaticRules
@@ -202,11 +203,11 @@ def report(label: str, latencies: list[float], rps: float) -> None:
 
 
 async def main(requests: int, concurrent_requests: int) -> None:
-    base = load_settings(KafkaSettings)
+    base = composition.kafka_settings()
     prefix = f"bench{uuid.uuid4().hex[:8]}"
     kafka = base.model_copy(update={"topic_prefix": prefix})
     names = TopicNames(prefix)
-    dsn = load_settings(DatabaseSettings).url
+    dsn = composition.database_settings().url
     schema = f"bench_{uuid.uuid4().hex[:8]}"
     raw_requests, raw_replies = f"{prefix}.raw.requests", f"{prefix}.raw.replies"
     await ensure_topics(kafka, [*names.core_topics(), raw_requests])

@@ -31,7 +31,7 @@ from aiokafka.errors import CommitFailedError, KafkaError
 from ledger.plan import Incoming, decode_event, decode_result, incoming
 from ledger.settings import LedgerSettings
 from ledger.store import PreparedBatch, WriteResult, prepare, write_batch
-from podium.settings import KafkaSettings
+from podium.core.settings import KafkaSettings
 from topics.codec import MalformedMessage, encode, headers_dict, headers_for
 from topics.kafka import ensure_topics, make_consumer, make_producer
 from topics.messages import DeadLetter, Event, EventType, MessageDeadLetteredData

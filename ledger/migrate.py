@@ -15,7 +15,7 @@ from importlib import resources
 
 import asyncpg
 
-from podium.errors import PermanentError
+from podium.core.errors import PermanentError
 
 log = logging.getLogger(__name__)
 

@@ -1,4 +1,4 @@
-"""`podium ledger`: the ingest loop and the HTTP API, as one `podium.lifecycle.Service`."""
+"""`podium ledger`: the ingest loop and the HTTP API, as one `podium.core.lifecycle.Service`."""
 
 from __future__ import annotations
 
@@ -7,18 +7,17 @@ import contextlib
 import gc
 import logging
 import random
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 
 import asyncpg
 import uvicorn
 
-from ledger.api import ApprovalDecided, ApprovalUnknown, Decider, create_app
+from ledger.api import Decider, create_app
 from ledger.ingest import TRANSIENT_DB_ERRORS, Ingester
 from ledger.migrate import migrate
 from ledger.settings import LedgerSettings
 from ledger.store import create_pool
-from podium.settings import DatabaseSettings, KafkaSettings
-from podium.stack.state import load_state, save_state, state_file
+from podium.core.settings import DatabaseSettings, KafkaSettings
 from topics.names import TopicNames
 
 log = logging.getLogger(__name__)
@@ -54,28 +53,6 @@ async def connect(
     return None
 
 
-def kafka_decider(kafka: KafkaSettings, names: TopicNames) -> Decider:
-    """Approval decisions go through the policy service's `decide_approval` (into Kafka)."""
-
-    async def decide(approval_id: str, *, granted: bool, decided_by: str, reason: str) -> None:
-        from policy_service.approvals import (
-            ApprovalAlreadyDecided,
-            ApprovalNotFound,
-            decide_approval,
-        )
-
-        try:
-            await decide_approval(
-                kafka, names, approval_id, granted=granted, decided_by=decided_by, reason=reason
-            )
-        except ApprovalNotFound as exc:
-            raise ApprovalUnknown(str(exc)) from None
-        except ApprovalAlreadyDecided as exc:
-            raise ApprovalDecided(str(exc)) from None
-
-    return decide
-
-
 class LedgerService:
     """Consumes events and results into PostgreSQL, and serves the API (unless disabled)."""
 
@@ -89,8 +66,11 @@ class LedgerService:
         *,
         ingest: bool = True,
         api: bool = True,
-        record_api_url: bool = False,
+        decider: Decider | None = None,
+        on_api_url: Callable[[str], None] | None = None,
     ) -> None:
+        """`decider` decides approvals for `POST /v1/approvals/...` (none: the API refuses);
+        `on_api_url` learns the API's address once it listens (the dev stack records it)."""
         if ingest and kafka is None:
             raise ValueError("ingesting needs Kafka settings")
         self.settings = settings
@@ -99,7 +79,8 @@ class LedgerService:
         self.names = TopicNames(kafka.topic_prefix) if kafka else TopicNames()
         self.ingest = ingest
         self.api = api
-        self.record_api_url = record_api_url
+        self.decider = decider
+        self.on_api_url = on_api_url
         self.ingester: Ingester | None = None
         self.api_url: str | None = None
         self.ready = asyncio.Event()
@@ -126,9 +107,8 @@ class LedgerService:
             await pool.close()
 
     async def _serve(self, pool: asyncpg.Pool, stop: asyncio.Event) -> None:
-        decider = kafka_decider(self.kafka, self.names) if self.kafka else None
         config = uvicorn.Config(
-            create_app(pool, decider),
+            create_app(pool, self.decider),
             host=self.settings.api_host,
             port=self.settings.api_port,
             log_level="warning",
@@ -146,10 +126,8 @@ class LedgerService:
             port = server.servers[0].sockets[0].getsockname()[1]
             self.api_url = f"http://{self.settings.api_host}:{port}"
             log.info("ledger API on %s", self.api_url)
-            if self.record_api_url and state_file().exists():
-                state = load_state()
-                state.api_url = self.api_url
-                save_state(state)
+            if self.on_api_url is not None:
+                self.on_api_url(self.api_url)
             self.ready.set()
             await stop.wait()
         finally:

@@ -8,7 +8,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from podium.settings import KafkaSettings
+from podium.core.settings import KafkaSettings
 from topics.codec import MalformedMessage, decode
 from topics.kafka import make_admin, make_consumer
 from topics.messages import ManifestRecord

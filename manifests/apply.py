@@ -22,7 +22,7 @@ from manifests._topic import ROUTING_KIND, Records, read_records, record_key
 from manifests.catalog import Catalog
 from manifests.errors import ManifestError
 from manifests.loader import Located, build, parse_document, parse_files
-from podium.settings import KafkaSettings
+from podium.core.settings import KafkaSettings
 from topics.codec import encode, headers_for
 from topics.kafka import ensure_topics, make_producer
 from topics.messages import ManifestRecord

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import TypeVar
 
+from manifests.compile import compile_all
 from manifests.models import (
     Agent,
     AgentPolicy,
@@ -21,7 +22,7 @@ from manifests.models import (
     ToolPermission,
 )
 from topics.names import TopicNames
-from topics.routing import RoutingTable, compile_all
+from topics.routing import RoutingTable
 
 R = TypeVar("R")
 

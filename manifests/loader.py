@@ -20,7 +20,7 @@ from manifests._yaml import DocumentError, line_of, read_documents
 from manifests.errors import ManifestError, suggest
 from manifests.models import KINDS, Resource
 from manifests.validation import check
-from podium.errors import PermanentError
+from podium.core.errors import PermanentError
 from topics.names import TopicNames
 
 if TYPE_CHECKING:

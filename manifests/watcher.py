@@ -28,7 +28,7 @@ from manifests._topic import (
 )
 from manifests.catalog import Catalog
 from manifests.loader import InvalidManifests, catalog_from_resources
-from podium.settings import KafkaSettings
+from podium.core.settings import KafkaSettings
 from topics.kafka import ensure_topics
 from topics.names import TopicNames
 

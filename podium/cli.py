@@ -12,9 +12,9 @@ import typer
 from rich.markup import escape
 
 from podium.commands import get, ledger, manifests, policy, run, services, stack
-from podium.errors import PodiumError
+from podium.core.errors import PodiumError
+from podium.core.settings import ConfigurationError
 from podium.output import err_console
-from podium.settings import ConfigurationError
 
 app = typer.Typer(
     name="podium",

@@ -19,8 +19,8 @@ from datetime import datetime
 import msgspec
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from podium.errors import PermanentError
-from podium.settings import KafkaSettings
+from podium.core.errors import PermanentError
+from podium.core.settings import KafkaSettings
 from topics.codec import MalformedMessage, decode, encode, headers_for
 from topics.kafka import ensure_topics, make_admin, make_consumer, make_producer
 from topics.messages import (

@@ -18,7 +18,7 @@ from typing import Any
 
 import msgspec
 
-from podium.settings import KafkaSettings
+from podium.core.settings import KafkaSettings
 from policy_service.events import decision_event
 from policy_service.signing import verify_decision
 from topics.codec import MalformedMessage, decode, encode, headers_for

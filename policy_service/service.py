@@ -29,8 +29,8 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPa
 from aiokafka.abc import ConsumerRebalanceListener
 
 from manifests.watcher import CatalogWatcher
-from podium.pricing import estimate_cost_usd
-from podium.settings import KafkaSettings
+from podium.core.pricing import estimate_cost_usd
+from podium.core.settings import KafkaSettings
 from policy_service.approvals import (
     ApprovalAlreadyDecided,
     ApprovalBook,
@@ -211,7 +211,7 @@ class _Ownership(ConsumerRebalanceListener):  # type: ignore[misc]
 
 
 class PolicyService:
-    """The policy service (implements `podium.lifecycle.Service`)."""
+    """The policy service (implements `podium.core.lifecycle.Service`)."""
 
     name = "policy"
 

@@ -5,8 +5,7 @@ from __future__ import annotations
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from podium.settings import ConfigurationError, load_settings
-from podium.stack.state import load_state
+from podium.core.settings import ConfigurationError
 
 HMAC_KEY_ENV = "PODIUM_POLICY_HMAC_KEY"
 
@@ -18,7 +17,7 @@ class PolicySettings(BaseSettings):
 
     hmac_key: str = Field(
         default="",
-        description="Key that signs decisions (HMAC-SHA256); defaults to the local stack's key",
+        description="Key that signs decisions (HMAC-SHA256); the local stack's key when unset",
     )
     approval_ttl_s: float = Field(
         default=3600.0, gt=0, description="An approval not decided within this expires as denied"
@@ -34,18 +33,14 @@ class PolicySettings(BaseSettings):
     )
 
 
-def resolve_hmac_key(settings: PolicySettings | None = None) -> bytes:
-    """The decision-signing key: `PODIUM_POLICY_HMAC_KEY`, else the local stack's dev key.
+def resolve_hmac_key(settings: PolicySettings) -> bytes:
+    """The decision-signing key (`PODIUM_POLICY_HMAC_KEY`; the composition root supplies the
+    local stack's dev key when it is unset).
 
     Used by the policy service and by every requester (actors), so both sides read one source.
     """
-    if settings is None:
-        settings = load_settings(PolicySettings)
     if settings.hmac_key:
         return settings.hmac_key.encode()
-    state_key = load_state().policy_hmac_key
-    if state_key:
-        return state_key.encode()
     raise ConfigurationError(
         f"{HMAC_KEY_ENV}: no key to sign policy decisions; set {HMAC_KEY_ENV} "
         "(the same value for the policy service and every actor), or start the local stack "

@@ -28,7 +28,7 @@ import asyncpg
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient
 
-from podium.settings import KafkaSettings
+from podium.core.settings import KafkaSettings
 from podium.stack import StackError, StackSettings, load_state, up
 from podium.stack._kafka import metadata_ok
 from topics.names import TopicNames
@@ -145,3 +145,12 @@ async def pg_pool(database_url: str, pg_schema: str) -> AsyncIterator[asyncpg.Po
         yield pool
     finally:
         await pool.close()
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """A test that needs the stack (the `stack` fixture, directly or through another fixture) is
+    an integration test, marked or not: `make test-unit` (`-m "not integration"`) leaves it out,
+    and no unit test can reach Kafka or PostgreSQL by accident."""
+    for item in items:
+        if "stack" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.integration)

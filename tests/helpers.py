@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 
 from aiokafka import ConsumerRecord
 
-from podium.settings import KafkaSettings
+from podium.core.settings import KafkaSettings
 from topics.codec import decode
 from topics.kafka import make_consumer
 

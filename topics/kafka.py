@@ -17,7 +17,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 from aiokafka.helpers import create_ssl_context
 
-from podium.settings import KafkaSettings
+from podium.core.settings import KafkaSettings
 
 log = logging.getLogger(__name__)
 

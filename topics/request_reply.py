@@ -22,8 +22,8 @@ from dataclasses import dataclass
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-from podium.errors import TransientError
-from podium.settings import KafkaSettings
+from podium.core.errors import TransientError
+from podium.core.settings import KafkaSettings
 from topics.codec import HEADER_CORRELATION_ID, HEADER_REPLY_TO, header
 from topics.kafka import ensure_topics, make_consumer, make_producer
 from topics.names import TopicNames

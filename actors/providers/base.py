@@ -6,6 +6,8 @@ from typing import Any, Literal, Protocol
 
 from msgspec import Struct
 
+from podium.core.pricing import Usage as Usage  # the vendors report it; pricing owns it
+
 Role = Literal["system", "user", "assistant", "tool"]
 
 
@@ -31,12 +33,6 @@ class ChatMessage(Struct, frozen=True, kw_only=True):
     tool_calls: list[ToolCall] = []
     tool_call_id: str | None = None
     name: str | None = None
-
-
-class Usage(Struct, frozen=True, kw_only=True):
-    input_tokens: int = 0
-    output_tokens: int = 0
-    cached_tokens: int = 0
 
 
 class ModelReply(Struct, frozen=True, kw_only=True):

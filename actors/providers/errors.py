@@ -6,7 +6,7 @@ import email.utils
 import time
 from collections.abc import Mapping
 
-from podium.errors import PermanentError, TransientError
+from podium.core.errors import PermanentError, TransientError
 
 RETRYABLE_STATUSES = frozenset({408, 409, 429})
 """4xx statuses worth retrying; every 5xx (and Anthropic's 529 "overloaded") is retryable too."""

@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable
 
 from actors.retry import retry_transient
 from actors.tools.base import ToolInvocation, ToolResult
-from podium.errors import TransientError
+from podium.core.errors import TransientError
 
 log = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from actors.tools._attempts import ToolFailure, run_attempts
 from actors.tools.base import ToolInvocation, ToolResult
-from podium.errors import TransientError
+from podium.core.errors import TransientError
 
 MAX_RESULT_CHARS = 100_000
 

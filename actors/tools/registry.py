@@ -23,7 +23,7 @@ from actors.tools.web_search import SearchBackend
 from manifests.builtins import BUILTIN_TOOLS
 from manifests.catalog import Catalog
 from manifests.models import Tool
-from podium.errors import PermanentError
+from podium.core.errors import PermanentError
 
 log = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ from typing import Any
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
 
-from podium.errors import PermanentError
+from podium.core.errors import PermanentError
 
 _OPEN_KEYS = ("additionalProperties", "patternProperties", "unevaluatedProperties")
 

@@ -10,8 +10,8 @@ from typing import Annotated, Any
 import typer
 
 from manifests._topic import Records, read_records
+from podium import composition
 from podium.output import OutputFormat, emit, err_console
-from podium.settings import KafkaSettings, load_settings
 from topics.messages import ManifestRecord
 from topics.names import TopicNames
 
@@ -115,7 +115,7 @@ KINDS: dict[str, tuple[str, Callable[[ManifestRecord], Row]]] = {
 
 def show(plural: str, name: str | None, output: OutputFormat) -> None:
     kind, row_of = KINDS[plural]
-    kafka = load_settings(KafkaSettings)
+    kafka = composition.kafka_settings()
     records: Records = asyncio.run(read_records(kafka, TopicNames(kafka.topic_prefix).manifests))
     found = sorted(
         (r for r in records.values() if r.kind == kind and (name is None or r.name == name)),

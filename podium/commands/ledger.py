@@ -18,14 +18,14 @@ from rich.tree import Tree
 
 from ledger.audit import VerifyReport, verify
 from ledger.auth import Scope, create_token
-from ledger.client import LedgerClient, save_token
 from ledger.migrate import migrate
-from ledger.service import LedgerService
 from ledger.settings import LedgerSettings
-from podium.lifecycle import run_services
-from podium.logs import configure_logging
+from podium import composition
+from podium.core import tracing
+from podium.core.lifecycle import run_services
+from podium.core.logs import configure_logging
+from podium.core.settings import load_settings
 from podium.output import OutputFormat, console, emit, err_console
-from podium.settings import DatabaseSettings, KafkaSettings, load_settings
 
 T = TypeVar("T")
 
@@ -38,7 +38,7 @@ token_app = typer.Typer(help="Bearer tokens of the ledger API.", no_args_is_help
 
 
 def _with_db(work: Callable[[asyncpg.Connection, str], Awaitable[T]]) -> T:
-    database = load_settings(DatabaseSettings)
+    database = composition.database_settings()
     settings = load_settings(LedgerSettings)
 
     async def run() -> T:
@@ -60,10 +60,13 @@ def ledger_command(
 ) -> None:
     """Run the ledger: store every event in PostgreSQL and serve the HTTP API."""
     configure_logging()
-    settings = load_settings(LedgerSettings)
-    database = load_settings(DatabaseSettings)
-    kafka = load_settings(KafkaSettings)
-    service = LedgerService(settings, database, kafka, ingest=not api_only, record_api_url=True)
+    tracing.configure_from_env("podium-ledger")
+    service = composition.ledger_service(
+        load_settings(LedgerSettings),
+        composition.database_settings(),
+        composition.kafka_settings(),
+        ingest=not api_only,
+    )
     asyncio.run(run_services([service]))
 
 
@@ -98,12 +101,12 @@ def token_create_command(
     token: str = _with_db(lambda conn, _schema: create_token(conn, name, scope))
     typer.echo(token)
     if save:
-        err_console.print(f"ledger API token saved to {save_token(token)}")
+        err_console.print(f"ledger API token saved to {composition.save_api_token(token)}")
 
 
 def logs_command(task: str, output: OutputOption = OutputFormat.TABLE) -> None:
     """A task's audit trail: every event in order."""
-    with LedgerClient.from_environment() as client:
+    with composition.ledger_client() as client:
         events = client.pages(f"/v1/tasks/{task}/events", limit=1000)
     rows = [_log_row(ev) for ev in events]
     emit(
@@ -145,7 +148,7 @@ def spend_command(
     output: OutputOption = OutputFormat.TABLE,
 ) -> None:
     """Tokens and USD of model calls, grouped; calls without a known price are counted apart."""
-    with LedgerClient.from_environment() as client:
+    with composition.ledger_client() as client:
         result = client.get(
             "/v1/spend", group_by=by, since=since, until=until, system=system, task=task
         )
@@ -175,7 +178,7 @@ def spend_command(
 
 def trace_command(task: str) -> None:
     """A task's steps as a tree, with timings, tokens and cost."""
-    with LedgerClient.from_environment() as client:
+    with composition.ledger_client() as client:
         events = client.pages(f"/v1/tasks/{task}/events", limit=1000)
     console.print(build_trace(task, events))
 
@@ -258,7 +261,7 @@ def get_task_command(
     output: OutputOption = OutputFormat.TABLE,
 ) -> None:
     """One task from the ledger: status, times, tokens, cost (and output)."""
-    with LedgerClient.from_environment() as client:
+    with composition.ledger_client() as client:
         task = client.get(f"/v1/tasks/{task_id}")
     if output_only:
         typer.echo(task.get("output") or "")
@@ -276,7 +279,7 @@ def get_tasks_command(
     output: OutputOption = OutputFormat.TABLE,
 ) -> None:
     """Tasks in the ledger, newest first."""
-    with LedgerClient.from_environment() as client:
+    with composition.ledger_client() as client:
         page = client.get("/v1/tasks", system=system, status=status, since=since, limit=limit)
     items = page["items"]
     emit(

@@ -16,8 +16,8 @@ from manifests.apply import apply_paths
 from manifests.catalog import Catalog, required_topics
 from manifests.errors import ManifestError
 from manifests.loader import load_paths
+from podium import composition
 from podium.output import OutputFormat, console, emit, err_console
-from podium.settings import KafkaSettings, load_settings
 from topics.names import TopicNames
 from topics.routing import RoutingTable
 
@@ -120,7 +120,7 @@ def compile_command(
 
 def apply_command(files: Files, output: Output = OutputFormat.TABLE) -> None:
     """Validate, compile, create the topics and publish to the manifests topic (all or nothing)."""
-    kafka = load_settings(KafkaSettings)
+    kafka = composition.kafka_settings()
     names = TopicNames(kafka.topic_prefix)
     report = asyncio.run(apply_paths(kafka, names, files))
     if report.errors:

@@ -8,12 +8,13 @@ from typing import Annotated, Any
 
 import typer
 
-from podium.lifecycle import run_services
-from podium.logs import configure_logging
+from podium import composition
+from podium.core import tracing
+from podium.core.lifecycle import run_services
+from podium.core.logs import configure_logging
+from podium.core.settings import KafkaSettings
 from podium.output import OutputFormat, console, emit
-from podium.settings import DatabaseSettings, KafkaSettings, load_settings
 from policy_service.approvals import ApprovalEntry, decide_approval, list_approvals
-from policy_service.settings import PolicySettings, resolve_hmac_key
 from topics.names import TopicNames
 
 Output = Annotated[OutputFormat, typer.Option("--output", "-o", help="table, json or yaml")]
@@ -23,25 +24,16 @@ ApprovalId = Annotated[str, typer.Argument(help="The approval id (see `podium ap
 
 
 def _kafka() -> tuple[KafkaSettings, TopicNames]:
-    kafka = load_settings(KafkaSettings)
-    return kafka, TopicNames(kafka.topic_prefix)
+    kafka = composition.kafka_settings()
+    return kafka, composition.topic_names(kafka)
 
 
 def policy_command() -> None:
     """Run the policy service: authorizes every model and tool call, keeps budgets and approvals."""
-    from policy_service.service import PolicyService, WatchedRules
-
     configure_logging()
-    kafka, names = _kafka()
-    settings = load_settings(PolicySettings)
-    database = load_settings(DatabaseSettings)
-    service = PolicyService(
-        kafka,
-        names,
-        settings,
-        hmac_key=resolve_hmac_key(settings),
-        database_url=database.url,
-        rules=WatchedRules(kafka, names),
+    tracing.configure_from_env("podium-policy")
+    service = composition.policy_service(
+        composition.kafka_settings(), composition.policy_settings(), composition.database_settings()
     )
     asyncio.run(run_services([service]))
 

@@ -13,9 +13,10 @@ import msgspec
 import typer
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from podium import tracing
+from podium import composition
+from podium.core import tracing
+from podium.core.settings import KafkaSettings
 from podium.output import OutputFormat, console, dump_json, err_console
-from podium.settings import KafkaSettings, load_settings
 from topics.codec import MalformedMessage, decode, encode, headers_for
 from topics.kafka import make_consumer, make_producer
 from topics.messages import AnyResult, Event, TaskCompleted, TaskRequested, utcnow
@@ -146,7 +147,7 @@ def register(app: typer.Typer) -> None:
         ] = OutputFormat.TABLE,
     ) -> None:
         """Submit a task to SYSTEM (prints its id); with --wait, follow it to its result."""
-        kafka = load_settings(KafkaSettings)
+        kafka = composition.kafka_settings()
         tracing.configure_from_env("podium-cli")
         task = TaskRequested(
             task_id=task_id or f"task-{uuid.uuid4().hex[:12]}",

@@ -6,8 +6,8 @@ from typing import Annotated, Any
 
 import typer
 
+from podium.core.settings import load_settings
 from podium.output import OutputFormat, console, emit
-from podium.settings import load_settings
 from podium.stack import StackSettings, down, state_file, status, up
 
 stack_app = typer.Typer(

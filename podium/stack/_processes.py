@@ -11,7 +11,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from podium.errors import PodiumError
+from podium.core.errors import PodiumError
 
 
 class StackError(PodiumError):

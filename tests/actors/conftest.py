@@ -21,7 +21,7 @@ from actors.dispatcher import DispatcherService
 from actors.settings import ActorSettings, DispatcherSettings
 from manifests.apply import apply_paths
 from manifests.watcher import CatalogWatcher
-from podium.settings import KafkaSettings
+from podium.core.settings import KafkaSettings
 from policy_service.client import Authorizer
 from policy_service.service import PolicyService, WatchedRules
 from policy_service.settings import PolicySettings

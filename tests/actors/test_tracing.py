@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from podium import tracing
+from podium.core import tracing
 from tests.actors.conftest import RESEARCH_FILES, Runtime
 from tests.helpers import wait_until
 from topics.messages import TaskCompleted

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import msgspec
 
-from podium.settings import KafkaSettings
+from podium.core.settings import KafkaSettings
 from tests.actors.conftest import Runtime, runtime  # noqa: F401  (the `runtime` fixture)
 from tests.badinput.payloads import bad_payloads
 from tests.faults.cluster import read_topic

@@ -25,7 +25,7 @@ import pytest
 
 from ledger.service import LedgerService
 from ledger.settings import LedgerSettings
-from podium.settings import DatabaseSettings, KafkaSettings
+from podium.core.settings import DatabaseSettings, KafkaSettings
 from tests.actors.conftest import RESEARCH_FILES, Runtime
 from tests.badinput.conftest import Sent, dead_letters, send_all
 from tests.badinput.payloads import KINDS, ids_per_partition

@@ -25,7 +25,7 @@ from pathlib import Path
 import asyncpg
 from aiokafka import ConsumerRecord, TopicPartition
 
-from podium.settings import KafkaSettings
+from podium.core.settings import KafkaSettings
 from tests.conftest import ROOT
 from tests.helpers import wait_until
 from topics.codec import MalformedMessage, decode, encode, headers_for

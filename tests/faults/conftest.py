@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from podium.settings import KafkaSettings
+from podium.core.settings import KafkaSettings
 from tests.faults.cluster import Cluster
 
 

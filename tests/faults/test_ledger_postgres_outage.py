@@ -29,7 +29,7 @@ import asyncpg
 import pytest
 
 from ledger.audit import verify
-from podium.settings import KafkaSettings
+from podium.core.settings import KafkaSettings
 from podium.stack import StackSettings
 from podium.stack import _postgres as postgres
 from podium.stack._processes import tail

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from podium.settings import KafkaSettings
+from podium.core.settings import KafkaSettings
 from tests.helpers import consume_decoded
 from topics.codec import encode, headers_for
 from topics.kafka import ensure_topics, make_producer

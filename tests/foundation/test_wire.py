@@ -7,7 +7,7 @@ import json
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from podium.settings import KafkaSettings
+from podium.core.settings import KafkaSettings
 from tests.helpers import consume_until
 from topics.codec import MalformedMessage, decode
 from topics.kafka import ensure_topics

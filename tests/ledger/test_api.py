@@ -12,9 +12,9 @@ import pytest
 from ledger.api import create_app
 from ledger.auth import Scope, create_token
 from ledger.plan import incoming
-from ledger.service import kafka_decider
 from ledger.store import write_batch
-from podium.settings import KafkaSettings
+from podium.composition import kafka_decider
+from podium.core.settings import KafkaSettings
 from tests.ledger.conftest import task_events
 from topics.messages import (
     ApprovalRequestedData,

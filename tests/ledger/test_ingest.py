@@ -12,7 +12,7 @@ import pytest
 from ledger.audit import verify
 from ledger.service import LedgerService
 from ledger.settings import LedgerSettings
-from podium.settings import DatabaseSettings, KafkaSettings
+from podium.core.settings import DatabaseSettings, KafkaSettings
 from tests.helpers import consume_decoded, wait_until
 from tests.ledger.conftest import task_events
 from topics.codec import encode

@@ -14,7 +14,7 @@ from manifests._topic import read_records
 from manifests.apply import apply_paths
 from manifests.watcher import CatalogWatcher
 from podium.cli import app
-from podium.settings import KafkaSettings
+from podium.core.settings import KafkaSettings
 from topics.names import TopicNames
 
 pytestmark = pytest.mark.integration

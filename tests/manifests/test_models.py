@@ -6,11 +6,12 @@ from pathlib import Path
 
 import pytest
 
+from manifests.compile import compile_system
 from manifests.loader import load_paths
 from manifests.models import Agent, AgentPolicy, AgentSystem
 from manifests.schema_export import SCHEMA_DIR, schemas
 from topics.names import TopicNames
-from topics.routing import RouteEdge, compile_system
+from topics.routing import RouteEdge
 
 HEAD = "apiVersion: orloj.dev/v1\n"
 ENDPOINTS = """\

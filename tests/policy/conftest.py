@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from podium.settings import KafkaSettings
+from podium.core.settings import KafkaSettings
 from policy_service.client import Authorizer
 from policy_service.rules import RuleSet
 from policy_service.service import PolicyService, StaticRules

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 import msgspec
 import pytest
 
-from podium.settings import ConfigurationError
+from podium.core.settings import ConfigurationError
 from policy_service.client import arguments_digest
 from policy_service.settings import PolicySettings, resolve_hmac_key
 from policy_service.signing import sign_decision, verify_decision

@@ -17,7 +17,7 @@ from actors.providers import (
     make_provider,
 )
 from actors.retry import retry_transient
-from podium.errors import TransientError
+from podium.core.errors import TransientError
 from tests.providers.endpoints import endpoint
 from tests.providers.fake_http import FakeHTTPServer, Reply
 

@@ -11,7 +11,7 @@ from actors.providers.errors import (
     error_for_status,
     parse_retry_after,
 )
-from podium.errors import PermanentError, TransientError
+from podium.core.errors import PermanentError, TransientError
 
 OUTCOMES = ["revise", "approved"]
 

@@ -7,7 +7,7 @@ import pytest
 
 from actors.providers import Usage
 from manifests.models import Pricing
-from podium.pricing import estimate_cost_usd, price_call
+from podium.core.pricing import estimate_cost_usd, price_call
 
 
 def test_gpt_4o_from_genai_prices() -> None:

@@ -6,7 +6,7 @@ import random
 import pytest
 
 from actors.retry import backoff_delay, retry_transient
-from podium.errors import PermanentError, TransientError
+from podium.core.errors import PermanentError, TransientError
 
 
 class Flaky:

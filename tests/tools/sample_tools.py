@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 
-from podium.errors import TransientError
+from podium.core.errors import TransientError
 
 CALLS: dict[str, int] = {}
 

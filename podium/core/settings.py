@@ -1,18 +1,18 @@
 """Settings shared by every service: where Kafka and PostgreSQL are.
 
 Each service adds its own settings class beside its code (`PODIUM_POLICY_`, `PODIUM_LEDGER_`, ...).
-All are loaded once at start and passed down; a bad value stops the service with a message that
-names the variable (see `load_settings`).
+All are loaded once at start, by the composition root (`podium.composition`), and passed down; a
+bad value stops the service with a message that names the variable (see `load_settings`). Nothing
+here reads the dev stack's state file: the composition root supplies its addresses as defaults.
 """
 
 from __future__ import annotations
 
-from typing import Literal, TypeVar
+import os
+from typing import Any, Literal, TypeVar
 
 from pydantic import Field, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
-
-from podium.stack.state import load_state
 
 
 class ConfigurationError(Exception):
@@ -25,7 +25,7 @@ class KafkaSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="PODIUM_KAFKA_", extra="forbid")
 
     bootstrap: str = Field(
-        default="", description="host:port[,host:port]; defaults to the local stack's broker"
+        default="", description="host:port[,host:port]; the local stack's broker when unset"
     )
     topic_prefix: str = Field(default="podium", pattern=r"^[A-Za-z0-9._-]+$")
     partitions: int = Field(default=12, ge=1, description="partitions of topics Podium creates")
@@ -39,15 +39,12 @@ class KafkaSettings(BaseSettings):
     ssl_keyfile: str | None = None
 
     @model_validator(mode="after")
-    def _from_local_stack(self) -> KafkaSettings:
+    def _has_a_broker(self) -> KafkaSettings:
         if not self.bootstrap:
-            state = load_state()
-            if state.kafka is None:
-                raise ValueError(
-                    "no Kafka broker is configured: set PODIUM_KAFKA_BOOTSTRAP, "
-                    "or start the local stack with `podium stack up`"
-                )
-            self.bootstrap = state.kafka.bootstrap
+            raise ValueError(
+                "no Kafka broker is configured: set PODIUM_KAFKA_BOOTSTRAP, "
+                "or start the local stack with `podium stack up`"
+            )
         return self
 
 
@@ -56,28 +53,32 @@ class DatabaseSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="PODIUM_DATABASE_", extra="forbid")
 
-    url: str = Field(default="", description="postgresql://user@host:port/db")
+    url: str = Field(
+        default="", description="postgresql://user@host:port/db; the local stack's when unset"
+    )
 
     @model_validator(mode="after")
-    def _from_local_stack(self) -> DatabaseSettings:
+    def _has_a_database(self) -> DatabaseSettings:
         if not self.url:
-            state = load_state()
-            if state.postgres is None:
-                raise ValueError(
-                    "no PostgreSQL database is configured: set PODIUM_DATABASE_URL, "
-                    "or start the local stack with `podium stack up`"
-                )
-            self.url = state.postgres.dsn
+            raise ValueError(
+                "no PostgreSQL database is configured: set PODIUM_DATABASE_URL, "
+                "or start the local stack with `podium stack up`"
+            )
         return self
 
 
 SettingsT = TypeVar("SettingsT", bound=BaseSettings)
 
 
-def load_settings(cls: type[SettingsT]) -> SettingsT:
-    """Load a settings class, turning pydantic's error into one line per bad variable."""
+def load_settings(cls: type[SettingsT], **defaults: Any) -> SettingsT:
+    """Load a settings class, turning pydantic's error into one line per bad variable.
+
+    `defaults` apply to fields whose variable is not set (the environment wins over them).
+    """
+    prefix = str(cls.model_config.get("env_prefix", ""))
+    unset = {k: v for k, v in defaults.items() if f"{prefix}{k}".upper() not in os.environ}
     try:
-        return cls()
+        return cls(**unset)
     except ValidationError as exc:
         prefix = str(cls.model_config.get("env_prefix", ""))
         aliases = {field.alias for field in cls.model_fields.values() if field.alias}

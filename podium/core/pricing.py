@@ -14,9 +14,16 @@ from typing import Literal, Protocol
 import genai_prices
 from msgspec import Struct
 
-from actors.providers.base import Usage
-
 log = logging.getLogger(__name__)
+
+
+class Usage(Struct, frozen=True, kw_only=True):
+    """Tokens of one model call, as the vendor counts them (what a price applies to)."""
+
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cached_tokens: int = 0
+
 
 PriceSource = Literal["endpoint", "genai-prices", "unknown"]
 

@@ -1,0 +1,294 @@
+"""The composition root: every service is built here, from settings, and nowhere else.
+
+The command line (`podium dispatcher|actor|policy|ledger|dev`) and the tests build services
+through these functions, so what runs in production is what the tests run. This is also the one
+place that reads the local stack's state file: when `PODIUM_KAFKA_BOOTSTRAP`,
+`PODIUM_DATABASE_URL`, `PODIUM_POLICY_HMAC_KEY` or `PODIUM_API_URL` are unset, the addresses and
+the dev key `podium stack up` recorded are the defaults. Below this module nothing knows the dev
+stack exists.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import uuid
+from pathlib import Path
+
+from actors.actor import ActorService, CatalogTools
+from actors.dispatcher import DispatcherService
+from actors.settings import ActorSettings, DispatcherSettings
+from ledger.api import ApprovalDecided, ApprovalUnknown, Decider
+from ledger.client import LedgerClient
+from ledger.service import LedgerService
+from ledger.settings import LedgerSettings
+from manifests.watcher import CatalogWatcher
+from podium.core.errors import PermanentError
+from podium.core.lifecycle import Service
+from podium.core.settings import DatabaseSettings, KafkaSettings, load_settings
+from podium.stack.state import load_state, save_state, stack_dir, state_file
+from policy_service.approvals import ApprovalAlreadyDecided, ApprovalNotFound, decide_approval
+from policy_service.client import Authorizer
+from policy_service.service import PolicyService, WatchedRules
+from policy_service.settings import PolicySettings, resolve_hmac_key
+from topics.names import TopicNames
+
+log = logging.getLogger(__name__)
+
+API_URL_ENV = "PODIUM_API_URL"
+API_TOKEN_ENV = "PODIUM_API_TOKEN"
+
+
+# --- settings, with the local stack's addresses as defaults ----------------------------------
+
+
+def kafka_settings() -> KafkaSettings:
+    state = load_state()
+    defaults = {"bootstrap": state.kafka.bootstrap} if state.kafka else {}
+    return load_settings(KafkaSettings, **defaults)
+
+
+def database_settings() -> DatabaseSettings:
+    state = load_state()
+    defaults = {"url": state.postgres.dsn} if state.postgres else {}
+    return load_settings(DatabaseSettings, **defaults)
+
+
+def policy_settings() -> PolicySettings:
+    key = load_state().policy_hmac_key
+    return load_settings(PolicySettings, **({"hmac_key": key} if key else {}))
+
+
+def topic_names(kafka: KafkaSettings) -> TopicNames:
+    return TopicNames(kafka.topic_prefix)
+
+
+# --- the ledger API's address and token (the command line's client) ---------------------------
+
+
+def api_token_file() -> Path:
+    return stack_dir() / "api-token"
+
+
+def save_api_token(token: str) -> Path:
+    """Write a token where `ledger_client` finds it (mode 600)."""
+    path = api_token_file()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(token + "\n")
+    path.chmod(0o600)
+    return path
+
+
+def ledger_client() -> LedgerClient:
+    """`PODIUM_API_URL` (else the URL `podium ledger` recorded in the stack's state file) and
+    `PODIUM_API_TOKEN` (else the token `podium token create --save` wrote)."""
+    url = os.environ.get(API_URL_ENV) or load_state().api_url
+    if not url:
+        raise PermanentError(
+            f"the ledger API is not known: set {API_URL_ENV}, or start `podium ledger` on the "
+            "local stack (it records its URL)"
+        )
+    token = os.environ.get(API_TOKEN_ENV, "")
+    if not token and api_token_file().exists():
+        token = api_token_file().read_text().strip()
+    if not token:
+        raise PermanentError(
+            f"no API token: set {API_TOKEN_ENV}, or run `podium token create --scope audit:read "
+            "--scope spend:read --save`"
+        )
+    return LedgerClient(url.rstrip("/"), token)
+
+
+def _record_api_url(url: str) -> None:
+    """The dev stack's state file learns where the API listens (when there is a dev stack)."""
+    if state_file().exists():
+        state = load_state()
+        state.api_url = url
+        save_state(state)
+
+
+# --- the services ---------------------------------------------------------------------------
+
+
+def kafka_decider(kafka: KafkaSettings, names: TopicNames) -> Decider:
+    """Approval decisions of the ledger API go through the policy service (into Kafka)."""
+
+    async def decide(approval_id: str, *, granted: bool, decided_by: str, reason: str) -> None:
+        try:
+            await decide_approval(
+                kafka, names, approval_id, granted=granted, decided_by=decided_by, reason=reason
+            )
+        except ApprovalNotFound as exc:
+            raise ApprovalUnknown(str(exc)) from None
+        except ApprovalAlreadyDecided as exc:
+            raise ApprovalDecided(str(exc)) from None
+
+    return decide
+
+
+def policy_service(
+    kafka: KafkaSettings,
+    settings: PolicySettings,
+    database: DatabaseSettings,
+) -> PolicyService:
+    names = topic_names(kafka)
+    return PolicyService(
+        kafka,
+        names,
+        settings,
+        hmac_key=resolve_hmac_key(settings),
+        database_url=database.url,
+        rules=WatchedRules(kafka, names),
+    )
+
+
+def ledger_service(
+    settings: LedgerSettings,
+    database: DatabaseSettings,
+    kafka: KafkaSettings,
+    *,
+    ingest: bool = True,
+    record_api_url: bool = True,
+) -> LedgerService:
+    return LedgerService(
+        settings,
+        database,
+        kafka,
+        ingest=ingest,
+        decider=kafka_decider(kafka, topic_names(kafka)),
+        on_api_url=_record_api_url if record_api_url else None,
+    )
+
+
+class DispatcherRole:
+    """`podium dispatcher`: the catalog watcher and the dispatcher, in one lifespan."""
+
+    name = "dispatcher"
+
+    def __init__(self, kafka: KafkaSettings, settings: DispatcherSettings) -> None:
+        self._kafka = kafka
+        self._settings = settings
+
+    async def run(self, stop: asyncio.Event) -> None:
+        names = topic_names(self._kafka)
+        watcher = CatalogWatcher(self._kafka, names)
+        await watcher.start()
+        try:
+            service = DispatcherService(
+                self._kafka, names, settings=self._settings, catalog=watcher
+            )
+            await service.run(stop)
+        finally:
+            await watcher.stop()
+
+
+class ActorRole:
+    """`podium actor AGENT` (and the actors of `podium dev`): the catalog watcher, the policy
+    client and the actors, in one lifespan.
+
+    `agents=None` serves every agent of every applied system and, with `follow_catalog`, starts
+    actors for agents applied later (actors of agents that disappear run until the process stops).
+    """
+
+    def __init__(
+        self,
+        kafka: KafkaSettings,
+        agents: list[str] | None,
+        settings: ActorSettings,
+        policy: PolicySettings,
+        *,
+        dispatcher: DispatcherSettings | None = None,
+        extra: list[Service] | None = None,
+        follow_catalog: bool = False,
+    ) -> None:
+        self.name = "actors" if agents is None else f"actor:{','.join(agents)}"
+        self._kafka = kafka
+        self._agents = agents
+        self._settings = settings
+        self._hmac_key = resolve_hmac_key(policy)
+        self._dispatcher = dispatcher
+        self._extra = extra or []
+        self._follow = follow_catalog
+
+    async def run(self, stop: asyncio.Event) -> None:
+        kafka = self._kafka
+        names = topic_names(kafka)
+        watcher = CatalogWatcher(kafka, names)
+        await watcher.start()
+        authorizer: Authorizer | None = None
+        try:
+            authorizer = Authorizer(
+                kafka,
+                names,
+                instance_id=f"actor-{uuid.uuid4().hex[:8]}",
+                hmac_key=self._hmac_key,
+                timeout_s=self._settings.policy_timeout_s,
+            )
+            await authorizer.start()
+            tools = CatalogTools(watcher)
+            async with asyncio.TaskGroup() as group:
+                for service in self._extra:
+                    group.create_task(service.run(stop), name=service.name)
+                if self._dispatcher is not None:
+                    dispatcher = DispatcherService(
+                        kafka, names, settings=self._dispatcher, catalog=watcher
+                    )
+                    group.create_task(dispatcher.run(stop), name=dispatcher.name)
+                started: set[str] = set()
+                while not stop.is_set():
+                    wanted = (
+                        list(self._agents)
+                        if self._agents is not None
+                        else watcher.catalog.agents_in_systems()
+                    )
+                    for agent in wanted:
+                        if agent in started:
+                            continue
+                        if agent not in watcher.catalog.agents and self._agents is not None:
+                            log.warning("agent %s is not applied (yet); serving it anyway", agent)
+                        actor = ActorService(
+                            kafka,
+                            names,
+                            agent,
+                            settings=self._settings,
+                            catalog=watcher,
+                            gate=authorizer,
+                            tools=tools,
+                        )
+                        started.add(agent)
+                        log.info("starting actor %s", agent)
+                        group.create_task(actor.run(stop), name=actor.name)
+                    if not self._follow:
+                        await stop.wait()
+                        break
+                    with contextlib.suppress(TimeoutError):
+                        async with asyncio.timeout(1.0):
+                            await stop.wait()
+        finally:
+            if authorizer is not None:
+                await authorizer.stop()
+            await watcher.stop()
+
+
+def dev_role(kafka: KafkaSettings) -> ActorRole:
+    """`podium dev`: the dispatcher, an actor per applied agent, the policy service and the
+    ledger, in one process."""
+    policy = policy_settings()
+    database = database_settings()
+    extra: list[Service] = [
+        policy_service(kafka, policy, database),
+        ledger_service(load_settings(LedgerSettings), database, kafka),
+    ]
+    return ActorRole(
+        kafka,
+        None,
+        load_settings(ActorSettings),
+        policy,
+        dispatcher=load_settings(DispatcherSettings),
+        extra=extra,
+        follow_catalog=True,
+    )
