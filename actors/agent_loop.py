@@ -38,12 +38,12 @@ from actors.providers.base import (
     ToolSpec,
 )
 from actors.providers.errors import PermanentModelError, TransientModelError
-from actors.retry import retry_transient
 from actors.tools.base import ToolInvocation, ToolResult
 from actors.tools.redaction import redact_arguments
 from podium.core import tracing
 from podium.core.errors import PermanentError, TransientError
 from podium.core.pricing import price_call
+from podium.core.retry import retry_transient
 from topics.messages import (
     Action,
     Decision,

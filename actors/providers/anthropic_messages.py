@@ -1,6 +1,7 @@
 """The `anthropic` provider: the Messages API through the `anthropic` SDK.
 
-SDK retries are off (`max_retries=0`); `actors.retry.retry_transient` is the one retrying layer.
+SDK retries are off (`max_retries=0`); `podium.core.retry.retry_transient` is the one retrying
+layer.
 `Usage.input_tokens` counts every input token, cache reads and writes included (as OpenAI and
 genai-prices count them); `Usage.cached_tokens` is the cache reads."""
 

@@ -1,6 +1,7 @@
 """The `openai` and `openai-compatible` providers: Chat Completions through the `openai` SDK.
 
-SDK retries are off (`max_retries=0`); `actors.retry.retry_transient` is the one retrying layer."""
+SDK retries are off (`max_retries=0`); `podium.core.retry.retry_transient` is the one retrying
+layer."""
 
 from __future__ import annotations
 

@@ -6,9 +6,9 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 
-from actors.retry import retry_transient
 from actors.tools.base import ToolInvocation, ToolResult
 from podium.core.errors import TransientError
+from podium.core.retry import retry_transient
 
 log = logging.getLogger(__name__)
 

@@ -16,8 +16,8 @@ from actors.providers import (
     TransientModelError,
     make_provider,
 )
-from actors.retry import retry_transient
 from podium.core.errors import TransientError
+from podium.core.retry import retry_transient
 from tests.providers.endpoints import endpoint
 from tests.providers.fake_http import FakeHTTPServer, Reply
 

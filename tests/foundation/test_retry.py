@@ -5,8 +5,8 @@ import random
 
 import pytest
 
-from actors.retry import backoff_delay, retry_transient
 from podium.core.errors import PermanentError, TransientError
+from podium.core.retry import backoff_delay, retry_transient
 
 
 class Flaky:
