@@ -52,7 +52,7 @@ format: install ## apply ruff's formatting and fixes
 typecheck: install ## mypy --strict on the packages
 	$(BIN)/mypy
 
-schemas: install ## regenerate topics/schemas/ from topics/messages.py
+schemas: install ## regenerate topics/schemas/ from topics/messages/
 	$(BIN)/python -m topics.schema_export
 
 # --- Targets of the runtime ---------------------------------------------------------------------

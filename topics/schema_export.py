@@ -1,6 +1,6 @@
 """Generate the JSON Schemas of the public messages into `topics/schemas/`.
 
-Run `python -m topics.schema_export` after changing `topics/messages.py`; a test fails when the
+Run `python -m topics.schema_export` after changing `topics/messages/`; a test fails when the
 checked-in files and the Structs drift apart.
 """
 

@@ -18,7 +18,7 @@ def test_checked_in_schemas_match_the_structs() -> None:
         name for name in generated if name in on_disk and on_disk[name] != generated[name]
     )
     assert not (missing or stale or changed), (
-        f"topics/schemas/ drifted from topics/messages.py (run `make schemas`): "
+        f"topics/schemas/ drifted from topics/messages/ (run `make schemas`): "
         f"missing {missing}, stale {stale}, changed {changed}"
     )
 

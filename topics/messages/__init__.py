@@ -1,0 +1,106 @@
+"""Every message that travels on Podium's topics: frozen, keyword-only msgspec Structs.
+
+This package is the wire contract, one module per topic. New fields get defaults; names are never
+reused. The JSON Schemas under `topics/schemas/` are generated from these Structs
+(`make schemas`) and a test fails when they drift. Every message is keyed by `task_id` on the
+topic named beside it.
+"""
+
+from topics.messages._base import (
+    SCHEMA_VERSION,
+    JSONValue,
+    Message,
+    Name,
+    TaskId,
+    TaskInput,
+    utcnow,
+)
+from topics.messages.approvals import AnyApprovalRecord, ApprovalDecision, ApprovalRequest
+from topics.messages.dead_letters import DeadLetter
+from topics.messages.events import Event, EventType, P, Payload, event, payload_of
+from topics.messages.manifest_records import ManifestRecord
+from topics.messages.payloads import (
+    PAYLOAD_TYPES,
+    ApprovalDecidedData,
+    ApprovalRequestedData,
+    MessageDeadLetteredData,
+    ModelCalledData,
+    PolicyDecidedData,
+    StepCompletedData,
+    StepFailedData,
+    StepStartedData,
+    TaskCompletedData,
+    TaskFailedData,
+    TaskRequestedData,
+    TaskStartedData,
+    ToolCalledData,
+)
+from topics.messages.policy import Action, AuthorizationRequest, Decision, DecisionKind
+from topics.messages.results import AnyResult, TaskCompleted, TaskFailed, TaskResult
+from topics.messages.steps import Delegation, JoinTicket, PathUsage, Step, StepOutput
+from topics.messages.tasks import TaskRequested
+
+PUBLIC_MESSAGES: tuple[type[Message], ...] = (
+    TaskRequested,
+    Step,
+    AuthorizationRequest,
+    Decision,
+    Event,
+    TaskCompleted,
+    TaskFailed,
+    DeadLetter,
+    ApprovalRequest,
+    ApprovalDecision,
+    ManifestRecord,
+)
+"""The messages that have a checked-in JSON Schema (`topics/schemas/<name>.json`)."""
+
+__all__ = [
+    "PAYLOAD_TYPES",
+    "PUBLIC_MESSAGES",
+    "SCHEMA_VERSION",
+    "Action",
+    "AnyApprovalRecord",
+    "AnyResult",
+    "ApprovalDecidedData",
+    "ApprovalDecision",
+    "ApprovalRequest",
+    "ApprovalRequestedData",
+    "AuthorizationRequest",
+    "DeadLetter",
+    "Decision",
+    "DecisionKind",
+    "Delegation",
+    "Event",
+    "EventType",
+    "JSONValue",
+    "JoinTicket",
+    "ManifestRecord",
+    "Message",
+    "MessageDeadLetteredData",
+    "ModelCalledData",
+    "Name",
+    "P",
+    "PathUsage",
+    "Payload",
+    "PolicyDecidedData",
+    "Step",
+    "StepCompletedData",
+    "StepFailedData",
+    "StepOutput",
+    "StepStartedData",
+    "TaskCompleted",
+    "TaskCompletedData",
+    "TaskFailed",
+    "TaskFailedData",
+    "TaskId",
+    "TaskInput",
+    "TaskRequested",
+    "TaskRequestedData",
+    "TaskResult",
+    "TaskStartedData",
+    "ToolCalledData",
+    "event",
+    "payload_of",
+    "utcnow",
+]
