@@ -1,0 +1,137 @@
+"""The resource kinds of a manifest, as pydantic models (Orloj `orloj.dev/v1`, plus extensions).
+
+Both spellings the seeds use are read (`model` and `model_ref`, `next` and `edges`,
+`max_tokens_per_task` and `max_tokens_per_run`, `denied_tools` and `blocked_tools`, `scope.system`
+and `target_systems`); the models expose one normalised view so that consumers never deal with
+spellings. Unknown fields are errors (`extra="forbid"`).
+"""
+
+from manifests.models._base import (
+    API_VERSIONS,
+    DEFAULT_MAX_STEPS,
+    DEFAULT_TIMEOUT_S,
+    NAME_PATTERN,
+    Metadata,
+    Name,
+    ResourceBase,
+    Seconds,
+    parse_duration,
+)
+from manifests.models.agents import (
+    Agent,
+    AgentLimits,
+    AgentSpec,
+    ModelSelector,
+)
+from manifests.models.endpoints import (
+    MockOptions,
+    MockReply,
+    MockToolCall,
+    ModelEndpoint,
+    ModelEndpointSpec,
+    Pricing,
+)
+from manifests.models.governance import (
+    AgentPolicy,
+    AgentPolicySpec,
+    AgentRole,
+    AgentRoleSpec,
+    AuditSettings,
+    PolicyRules,
+    PolicyScope,
+    RolePermissions,
+    ToolPermission,
+    ToolPermissionSpec,
+)
+from manifests.models.mcp_servers import (
+    McpEnv,
+    McpServer,
+    McpServerSpec,
+    ToolFilter,
+)
+from manifests.models.systems import (
+    AgentSystem,
+    AgentSystemSpec,
+    GraphEdge,
+    GraphNode,
+    JoinSpec,
+)
+from manifests.models.tools import (
+    RetryPolicy,
+    Tool,
+    ToolRuntime,
+    ToolSpec,
+)
+
+Resource = (
+    Agent
+    | AgentSystem
+    | AgentPolicy
+    | AgentRole
+    | ToolPermission
+    | ModelEndpoint
+    | Tool
+    | McpServer
+)
+
+KINDS: dict[str, type[ResourceBase]] = {
+    cls.kind_name: cls
+    for cls in (
+        Agent,
+        AgentSystem,
+        AgentPolicy,
+        AgentRole,
+        ToolPermission,
+        ModelEndpoint,
+        Tool,
+        McpServer,
+    )
+}
+"""Kind name -> model class."""
+
+__all__ = [
+    "API_VERSIONS",
+    "DEFAULT_MAX_STEPS",
+    "DEFAULT_TIMEOUT_S",
+    "KINDS",
+    "NAME_PATTERN",
+    "Agent",
+    "AgentLimits",
+    "AgentPolicy",
+    "AgentPolicySpec",
+    "AgentRole",
+    "AgentRoleSpec",
+    "AgentSpec",
+    "AgentSystem",
+    "AgentSystemSpec",
+    "AuditSettings",
+    "GraphEdge",
+    "GraphNode",
+    "JoinSpec",
+    "McpEnv",
+    "McpServer",
+    "McpServerSpec",
+    "Metadata",
+    "MockOptions",
+    "MockReply",
+    "MockToolCall",
+    "ModelEndpoint",
+    "ModelEndpointSpec",
+    "ModelSelector",
+    "Name",
+    "PolicyRules",
+    "PolicyScope",
+    "Pricing",
+    "Resource",
+    "ResourceBase",
+    "RetryPolicy",
+    "RolePermissions",
+    "Seconds",
+    "Tool",
+    "ToolFilter",
+    "ToolPermission",
+    "ToolPermissionSpec",
+    "ToolRuntime",
+    "ToolSpec",
+    "parse_duration",
+]
