@@ -5,15 +5,15 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from manifests._topic import Records, read_records
-from podium import composition
 from podium.output import OutputFormat, emit, err_console
-from topics.messages import ManifestRecord
 from topics.names import TopicNames
+
+if TYPE_CHECKING:
+    from topics.messages import ManifestRecord
 
 get_app = typer.Typer(help="Show applied resources, and tasks.", no_args_is_help=True)
 
@@ -114,6 +114,9 @@ KINDS: dict[str, tuple[str, Callable[[ManifestRecord], Row]]] = {
 
 
 def show(plural: str, name: str | None, output: OutputFormat) -> None:
+    from manifests._topic import Records, read_records
+    from podium import composition
+
     kind, row_of = KINDS[plural]
     kafka = composition.kafka_settings()
     records: Records = asyncio.run(read_records(kafka, TopicNames(kafka.topic_prefix).manifests))

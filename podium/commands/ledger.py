@@ -10,22 +10,18 @@ import asyncio
 import importlib
 from collections.abc import Awaitable, Callable
 from datetime import datetime
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
-import asyncpg
 import typer
 from rich.tree import Tree
 
-from ledger.audit import VerifyReport, verify
-from ledger.auth import Scope, create_token
-from ledger.migrate import migrate
-from ledger.settings import LedgerSettings
-from podium import composition
-from podium.core import tracing
-from podium.core.lifecycle import run_services
-from podium.core.logs import configure_logging
-from podium.core.settings import load_settings
 from podium.output import OutputFormat, console, emit, err_console
+
+if TYPE_CHECKING:
+    import asyncpg
+
+    from ledger.audit import VerifyReport
+    from ledger.client import LedgerClient
 
 T = TypeVar("T")
 
@@ -37,7 +33,20 @@ audit_app = typer.Typer(help="Check the ledger's tamper-evident audit trail.", n
 token_app = typer.Typer(help="Bearer tokens of the ledger API.", no_args_is_help=True)
 
 
+def _ledger_client() -> LedgerClient:
+    from podium import composition
+
+    return composition.ledger_client()
+
+
 def _with_db(work: Callable[[asyncpg.Connection, str], Awaitable[T]]) -> T:
+    import asyncpg
+
+    from ledger.migrate import migrate
+    from ledger.settings import LedgerSettings
+    from podium import composition
+    from podium.core.settings import load_settings
+
     database = composition.database_settings()
     settings = load_settings(LedgerSettings)
 
@@ -59,6 +68,13 @@ def ledger_command(
     ] = False,
 ) -> None:
     """Run the ledger: store every event in PostgreSQL and serve the HTTP API."""
+    from ledger.settings import LedgerSettings
+    from podium import composition
+    from podium.core import tracing
+    from podium.core.lifecycle import run_services
+    from podium.core.logs import configure_logging
+    from podium.core.settings import load_settings
+
     configure_logging()
     tracing.configure_from_env("podium-ledger")
     service = composition.ledger_service(
@@ -74,6 +90,8 @@ def verify_command(
     task: Annotated[str | None, typer.Argument(help="Only this task's chain.")] = None,
 ) -> None:
     """Recompute the hash chains; name the first broken link of each (exit 1 if any)."""
+    from ledger.audit import verify
+
     report: VerifyReport = _with_db(lambda conn, _schema: verify(conn, task))
     if task is not None and report.tasks == 0:
         err_console.print(f"task {task!r} has no events in the ledger")
@@ -88,7 +106,7 @@ def verify_command(
 
 def token_create_command(
     scope: Annotated[
-        list[Scope], typer.Option("--scope", help="audit:read, spend:read, approvals:write")
+        list[str], typer.Option("--scope", help="audit:read, spend:read, approvals:write")
     ],
     name: Annotated[str, typer.Option("--name", help="Who holds it (shown as decided_by).")] = (
         "cli"
@@ -98,7 +116,18 @@ def token_create_command(
     ] = False,
 ) -> None:
     """Create an API token; it is printed once and stored only as its SHA-256."""
-    token: str = _with_db(lambda conn, _schema: create_token(conn, name, scope))
+    from ledger.auth import Scope, create_token
+    from podium import composition
+
+    known = [str(s) for s in Scope]
+    unknown = [s for s in scope if s not in known]
+    if unknown:
+        raise typer.BadParameter(
+            f"{', '.join(map(repr, unknown))}: the scopes are {', '.join(known)}",
+            param_hint="--scope",
+        )
+    scopes = [Scope(s) for s in scope]
+    token: str = _with_db(lambda conn, _schema: create_token(conn, name, scopes))
     typer.echo(token)
     if save:
         err_console.print(f"ledger API token saved to {composition.save_api_token(token)}")
@@ -106,7 +135,7 @@ def token_create_command(
 
 def logs_command(task: str, output: OutputOption = OutputFormat.TABLE) -> None:
     """A task's audit trail: every event in order."""
-    with composition.ledger_client() as client:
+    with _ledger_client() as client:
         events = client.pages(f"/v1/tasks/{task}/events", limit=1000)
     rows = [_log_row(ev) for ev in events]
     emit(
@@ -148,7 +177,7 @@ def spend_command(
     output: OutputOption = OutputFormat.TABLE,
 ) -> None:
     """Tokens and USD of model calls, grouped; calls without a known price are counted apart."""
-    with composition.ledger_client() as client:
+    with _ledger_client() as client:
         result = client.get(
             "/v1/spend", group_by=by, since=since, until=until, system=system, task=task
         )
@@ -178,7 +207,7 @@ def spend_command(
 
 def trace_command(task: str) -> None:
     """A task's steps as a tree, with timings, tokens and cost."""
-    with composition.ledger_client() as client:
+    with _ledger_client() as client:
         events = client.pages(f"/v1/tasks/{task}/events", limit=1000)
     console.print(build_trace(task, events))
 
@@ -261,7 +290,7 @@ def get_task_command(
     output: OutputOption = OutputFormat.TABLE,
 ) -> None:
     """One task from the ledger: status, times, tokens, cost (and output)."""
-    with composition.ledger_client() as client:
+    with _ledger_client() as client:
         task = client.get(f"/v1/tasks/{task_id}")
     if output_only:
         typer.echo(task.get("output") or "")
@@ -279,7 +308,7 @@ def get_tasks_command(
     output: OutputOption = OutputFormat.TABLE,
 ) -> None:
     """Tasks in the ledger, newest first."""
-    with composition.ledger_client() as client:
+    with _ledger_client() as client:
         page = client.get("/v1/tasks", system=system, status=status, since=since, limit=limit)
     items = page["items"]
     emit(

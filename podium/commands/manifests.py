@@ -6,20 +6,19 @@ import asyncio
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import msgspec
 import typer
 from rich.markup import escape
 
-from manifests.apply import apply_paths
-from manifests.catalog import Catalog, required_topics
-from manifests.errors import ManifestError
-from manifests.loader import load_paths
-from podium import composition
 from podium.output import OutputFormat, console, emit, err_console
 from topics.names import TopicNames
-from topics.routing import RoutingTable
+
+if TYPE_CHECKING:
+    from manifests.catalog import Catalog
+    from manifests.errors import ManifestError
+    from topics.routing import RoutingTable
 
 EXIT_INVALID = 1
 
@@ -43,6 +42,8 @@ def report_errors(errors: Sequence[ManifestError]) -> None:
 
 def validate_command(files: Files) -> None:
     """Check manifests: fields, references and graphs. Exit code 1 on any problem."""
+    from manifests.loader import load_paths
+
     result = load_paths(files)
     if result.errors:
         report_errors(result.errors)
@@ -58,6 +59,8 @@ def validate_command(files: Files) -> None:
 
 def compiled(catalog: Catalog) -> dict[str, Any]:
     """The JSON of `podium compile -o json`."""
+    from manifests.catalog import required_topics
+
     systems = {name: _table_json(table) for name, table in catalog.routing.items()}
     agents = sorted({a for t in catalog.routing.values() for a in t.nodes})
     return {"systems": systems, "topics": required_topics(catalog.names, agents)}
@@ -104,6 +107,8 @@ def compile_command(
     files: Files, output: Output = OutputFormat.TABLE, prefix: Prefix = None
 ) -> None:
     """Print the routing tables compiled from the systems' graphs."""
+    from manifests.loader import load_paths
+
     result = load_paths(files, _names(prefix))
     if result.errors:
         report_errors(result.errors)
@@ -120,6 +125,9 @@ def compile_command(
 
 def apply_command(files: Files, output: Output = OutputFormat.TABLE) -> None:
     """Validate, compile, create the topics and publish to the manifests topic (all or nothing)."""
+    from manifests.apply import apply_paths
+    from podium import composition
+
     kafka = composition.kafka_settings()
     names = TopicNames(kafka.topic_prefix)
     report = asyncio.run(apply_paths(kafka, names, files))

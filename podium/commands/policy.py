@@ -4,18 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import getpass
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from podium import composition
-from podium.core import tracing
-from podium.core.lifecycle import run_services
-from podium.core.logs import configure_logging
-from podium.core.settings import KafkaSettings
 from podium.output import OutputFormat, console, emit
-from policy_service.approvals import ApprovalEntry, decide_approval, list_approvals
-from topics.names import TopicNames
+
+if TYPE_CHECKING:
+    from podium.core.settings import KafkaSettings
+    from policy_service.approvals import ApprovalEntry
+    from topics.names import TopicNames
 
 Output = Annotated[OutputFormat, typer.Option("--output", "-o", help="table, json or yaml")]
 Reason = Annotated[str, typer.Option("--reason", help="Why, recorded with the decision.")]
@@ -24,12 +22,19 @@ ApprovalId = Annotated[str, typer.Argument(help="The approval id (see `podium ap
 
 
 def _kafka() -> tuple[KafkaSettings, TopicNames]:
+    from podium import composition
+
     kafka = composition.kafka_settings()
     return kafka, composition.topic_names(kafka)
 
 
 def policy_command() -> None:
     """Run the policy service: authorizes every model and tool call, keeps budgets and approvals."""
+    from podium import composition
+    from podium.core import tracing
+    from podium.core.lifecycle import run_services
+    from podium.core.logs import configure_logging
+
     configure_logging()
     tracing.configure_from_env("podium-policy")
     service = composition.policy_service(
@@ -60,6 +65,8 @@ def approvals_command(
     output: Output = OutputFormat.TABLE,
 ) -> None:
     """List approvals (the pending ones by default)."""
+    from policy_service.approvals import list_approvals
+
     kafka, names = _kafka()
     entries = asyncio.run(list_approvals(kafka, names, status))
     value = [
@@ -77,6 +84,8 @@ def approvals_command(
 
 
 def _decide(approval_id: str, *, granted: bool, reason: str, by: str | None) -> None:
+    from policy_service.approvals import decide_approval
+
     kafka, names = _kafka()
     decided_by = by or getpass.getuser()
     decision = asyncio.run(

@@ -7,20 +7,20 @@ import sys
 import time
 import uuid
 from dataclasses import dataclass, field
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import msgspec
 import typer
-from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from podium import composition
-from podium.core import tracing
-from podium.core.settings import KafkaSettings
 from podium.output import OutputFormat, console, dump_json, err_console
 from topics.codec import MalformedMessage, decode, encode, headers_for
-from topics.kafka import make_consumer, make_producer
 from topics.messages import AnyResult, Event, TaskCompleted, TaskRequested, utcnow
 from topics.names import TopicNames
+
+if TYPE_CHECKING:
+    from aiokafka import AIOKafkaConsumer
+
+    from podium.core.settings import KafkaSettings
 
 EXIT_FAILED = 1
 EXIT_TIMEOUT = 3
@@ -35,6 +35,10 @@ class Outcome:
 
 async def _tail_consumer(kafka: KafkaSettings, topics: list[str]) -> AIOKafkaConsumer:
     """A group-less consumer positioned at the END of every partition of `topics`."""
+    from aiokafka import TopicPartition
+
+    from topics.kafka import make_consumer
+
     consumer = make_consumer(kafka, group_id=None, fetch_max_wait_ms=100)
     await consumer.start()
     partitions: list[TopicPartition] = []
@@ -64,6 +68,9 @@ async def submit_and_wait(
     timeout_s: float,
     on_event: Any = None,
 ) -> Outcome:
+    from podium.core import tracing
+    from topics.kafka import make_producer
+
     names = TopicNames(kafka.topic_prefix)
     outcome = Outcome(task_id=task.task_id)
     consumer = await _tail_consumer(kafka, [names.events, names.results]) if wait else None
@@ -147,6 +154,9 @@ def register(app: typer.Typer) -> None:
         ] = OutputFormat.TABLE,
     ) -> None:
         """Submit a task to SYSTEM (prints its id); with --wait, follow it to its result."""
+        from podium import composition
+        from podium.core import tracing
+
         kafka = composition.kafka_settings()
         tracing.configure_from_env("podium-cli")
         task = TaskRequested(

@@ -10,19 +10,19 @@ services themselves are built by the composition root (`podium.composition`).
 from __future__ import annotations
 
 import asyncio
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from actors.settings import ActorSettings, DispatcherSettings
-from podium import composition
-from podium.core import tracing
-from podium.core.lifecycle import run_services
-from podium.core.logs import configure_logging
-from podium.core.settings import KafkaSettings, load_settings
+if TYPE_CHECKING:
+    from podium.core.settings import KafkaSettings
 
 
 def _kafka(service_name: str) -> KafkaSettings:
+    from podium import composition
+    from podium.core import tracing
+    from podium.core.logs import configure_logging
+
     configure_logging()
     tracing.configure_from_env(service_name)
     return composition.kafka_settings()
@@ -32,6 +32,11 @@ def register(app: typer.Typer) -> None:
     @app.command()
     def dispatcher() -> None:
         """Run the dispatcher: turns TaskRequested into the first steps of their systems."""
+        from actors.settings import DispatcherSettings
+        from podium import composition
+        from podium.core.lifecycle import run_services
+        from podium.core.settings import load_settings
+
         kafka = _kafka("podium-dispatcher")
         settings = load_settings(DispatcherSettings)
         role = composition.DispatcherRole(kafka, settings)
@@ -46,6 +51,11 @@ def register(app: typer.Typer) -> None:
         ] = None,
     ) -> None:
         """Run one replica of an agent role (consumer group podium.actor.AGENT)."""
+        from actors.settings import ActorSettings
+        from podium import composition
+        from podium.core.lifecycle import run_services
+        from podium.core.settings import load_settings
+
         kafka = _kafka(f"podium-actor-{agent}")
         settings = load_settings(ActorSettings)
         if concurrency is not None:
@@ -56,6 +66,11 @@ def register(app: typer.Typer) -> None:
     @app.command()
     def dev() -> None:
         """Run everything in one process: dispatcher, an actor per applied agent, policy, ledger."""
+        from actors.settings import ActorSettings
+        from podium import composition
+        from podium.core.lifecycle import run_services
+        from podium.core.settings import load_settings
+
         kafka = _kafka("podium-dev")
         role = composition.dev_role(kafka)
         asyncio.run(run_services([role], grace_s=load_settings(ActorSettings).grace_s + 5))

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from podium.core.settings import load_settings
 from podium.output import OutputFormat, console, emit
-from podium.stack import StackSettings, down, state_file, status, up
+
+if TYPE_CHECKING:
+    from podium.stack import StackSettings
 
 stack_app = typer.Typer(
     help="The local development stack: Apache Kafka (KRaft) and PostgreSQL on 127.0.0.1.",
@@ -32,6 +33,9 @@ Output = Annotated[OutputFormat, typer.Option("--output", "-o", help="table, jso
 
 
 def _settings(**overrides: Any) -> StackSettings:
+    from podium.core.settings import load_settings
+    from podium.stack import StackSettings
+
     settings = load_settings(StackSettings)
     given = {key: value for key, value in overrides.items() if value is not None}
     return StackSettings.model_validate({**settings.model_dump(), **given}) if given else settings
@@ -44,6 +48,8 @@ def up_command(
     postgres_port: PostgresPort = None,
 ) -> None:
     """Start Kafka and PostgreSQL (idempotent: what runs already is reported, not restarted)."""
+    from podium.stack import state_file, up
+
     settings = _settings(
         kafka_port=kafka_port,
         kafka_controller_port=controller_port,
@@ -68,6 +74,8 @@ def up_command(
 @stack_app.command("status")
 def status_command(output: Output = OutputFormat.TABLE) -> None:
     """Show what runs: pids, ports, the bootstrap address and the DSN."""
+    from podium.stack import state_file, status
+
     rows = status()
     value = [
         {
@@ -91,8 +99,10 @@ def status_command(output: Output = OutputFormat.TABLE) -> None:
 @stack_app.command("down")
 def down_command() -> None:
     """Stop Kafka and PostgreSQL; their data stays for the next `up`."""
+    from podium.stack import down
+
     with console.status("Stopping the stack...", spinner="dots"):
-        down(load_settings(StackSettings))
+        down(_settings())
     console.print("stack stopped")
 
 
