@@ -6,6 +6,8 @@ other, and its output is kept; the figures come from its last lines:
 - `policy_latency.py`: `policy p50_ratio=<x> p99_ratio=<y> rps=<n>`
 - `ledger_ingest.py`: `spend_p95_ms=<ms>` and `ledger ingest_ratio=<x> events_per_s=<n>`
 - `e2e_throughput.py`: `e2e hop_p50_ratio=<x> hop_p99_ratio=<y> tasks_per_s=<n>`
+- `cli_startup.py`: `cli help_ms=<ms> validate_ms=<ms> baseline_ms=<ms> help_ratio=<x> ...` (wall
+  time) and the same on a `cli-cpu` line (CPU time); it needs no stack
 
 Prints, per figure: the measured value, its baseline, the ratio, the target and whether it is
 met; then the machine (cores, RAM, CPU model). Exit status 0 even when a target is missed (the
@@ -36,6 +38,7 @@ BENCHMARKS: dict[str, tuple[list[str], list[str]]] = {
     "policy_latency": ([], ["--requests", "150", "--concurrent-requests", "600"]),
     "ledger_ingest": ([], ["--events", "50000", "--stored", "200000", "--queries", "100"]),
     "e2e_throughput": ([], ["--sequential", "30", "--burst", "100"]),
+    "cli_startup": ([], ["--runs", "5"]),
 }
 
 
@@ -151,7 +154,39 @@ def rows_of(name: str, output: str) -> list[Row]:
             ),
             Row("3-agent pipeline throughput", f"{f['tasks_per_s']:.1f} tasks/s", "", "", "", None),
         ]
+    if name == "cli_startup":
+        return cli_rows(figures("cli ", output), figures("cli-cpu ", output))
     return []
+
+
+CLI_CPU_TARGET_MS = 500.0  # what still feels instant at a prompt
+
+
+def cli_rows(wall: dict[str, float], cpu: dict[str, float]) -> list[Row]:
+    """`podium --help` and `podium validate`, start to exit, against `python -c pass`."""
+    if not wall or not cpu:
+        return []
+    rows = []
+    for command, key in (("podium --help", "help"), ("podium validate", "validate")):
+        rows += [
+            Row(
+                f"{command}, wall time p50",
+                f"{wall[key + '_ms']:.0f} ms",
+                f"python -c pass {wall['baseline_ms']:.0f} ms",
+                f"{wall[key + '_ratio']:.1f}x",
+                "",
+                None,
+            ),
+            Row(
+                f"{command}, CPU time p50",
+                f"{cpu[key + '_ms']:.0f} ms",
+                f"python -c pass {cpu['baseline_ms']:.0f} ms",
+                f"{cpu[key + '_ratio']:.1f}x",
+                f"< {CLI_CPU_TARGET_MS:.0f} ms",
+                cpu[key + "_ms"] < CLI_CPU_TARGET_MS,
+            ),
+        ]
+    return rows
 
 
 def machine() -> str:
