@@ -6,14 +6,30 @@
   beginning (read_committed, a throwaway group) and return them.
 - `consume_decoded(settings, topic, n, type_, timeout=...)`: the same, decoded with
   `topics.codec.decode` into `type_`.
+
+Child processes (the services of the fault scenarios, as separate OS processes):
+- `start_child(args, **popen)`: `subprocess.Popen` as the leader of a process group of its own
+  (`start_new_session`), so that the child and whatever it starts end together.
+- `kill_child(proc)`: SIGKILL to the child's group (no drain: a crash).
+- `stop_children(procs, grace_s=...)`: SIGTERM to every group, SIGKILL to what remains after
+  the grace period; the children are reaped.
+Whatever happens to the test run, no group outlives it: at the interpreter's exit (atexit), and on
+SIGTERM or SIGINT (before the previous handler runs), every group still registered gets SIGKILL.
 """
 
 from __future__ import annotations
 
 import asyncio
+import atexit
 import inspect
+import os
+import signal
+import subprocess
+import threading
+import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from types import FrameType
 from typing import Any, TypeVar
 
 from aiokafka import ConsumerRecord
@@ -89,3 +105,92 @@ async def consume_decoded(
 ) -> list[T]:
     """`consume_until`, each value decoded into `type_` with the project's codec."""
     return [decode(r.value, type_) for r in await consume_until(settings, topic, n, timeout)]
+
+
+# --- child processes: each in a process group of its own, ended whatever happens --------------
+
+_groups: dict[int, subprocess.Popen[bytes]] = {}  # process group id (= the leader's pid) -> child
+_groups_lock = threading.Lock()
+_previous_handlers: dict[int, Any] = {}
+_atexit_registered = False
+
+
+def start_child(args: Sequence[str], **popen: Any) -> subprocess.Popen[bytes]:
+    """`subprocess.Popen(args, **popen)` in a new session, hence a new process group; the group
+    is killed at the latest when this interpreter exits or receives SIGTERM or SIGINT."""
+    _install_cleanup()
+    proc: subprocess.Popen[bytes] = subprocess.Popen(list(args), start_new_session=True, **popen)
+    with _groups_lock:
+        _groups[proc.pid] = proc
+    return proc
+
+
+def kill_child(proc: subprocess.Popen[bytes], timeout: float = 10.0) -> None:
+    """SIGKILL to the child's whole group, and reap the child."""
+    _signal_group(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=timeout)
+    _forget(proc)
+
+
+def stop_children(procs: Iterable[subprocess.Popen[bytes]], grace_s: float = 20.0) -> None:
+    """SIGTERM to every child's group at once, SIGKILL to each group after `grace_s` (also to
+    what a child left behind in its group when it exited); every child is reaped."""
+    children = list(procs)
+    for proc in children:
+        if proc.poll() is None:
+            _signal_group(proc.pid, signal.SIGTERM)
+    deadline = time.monotonic() + grace_s
+    for proc in children:
+        try:
+            proc.wait(timeout=max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            pass
+        _signal_group(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+        _forget(proc)
+
+
+def kill_all_children() -> None:
+    """SIGKILL to every group `start_child` made that was not stopped yet (atexit, signals)."""
+    with _groups_lock:
+        pgids = list(_groups)
+        _groups.clear()
+    for pgid in pgids:
+        _signal_group(pgid, signal.SIGKILL)
+
+
+def _signal_group(pgid: int, signum: signal.Signals) -> None:
+    try:
+        os.killpg(pgid, signum)
+    except (ProcessLookupError, PermissionError):
+        pass  # the group is gone already
+
+
+def _forget(proc: subprocess.Popen[bytes]) -> None:
+    with _groups_lock:
+        _groups.pop(proc.pid, None)
+
+
+def _install_cleanup() -> None:
+    """Once per process: the atexit hook, and the SIGTERM/SIGINT handlers (which can only be set
+    from the main thread; a child started first from another thread gets them later)."""
+    global _atexit_registered
+    if not _atexit_registered:
+        atexit.register(kill_all_children)
+        _atexit_registered = True
+    if _previous_handlers or threading.current_thread() is not threading.main_thread():
+        return
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        _previous_handlers[signum] = signal.signal(signum, _on_signal)
+
+
+def _on_signal(signum: int, frame: FrameType | None) -> None:
+    """Kill the children's groups, then do what the previous handler would have done (pytest's
+    KeyboardInterrupt on SIGINT; the default action, death, on SIGTERM)."""
+    kill_all_children()
+    previous = _previous_handlers.get(signum)
+    if callable(previous):
+        previous(signum, frame)
+    elif previous != signal.SIG_IGN:
+        signal.signal(signum, signal.SIG_DFL)
+        os.kill(os.getpid(), signum)

@@ -1,9 +1,11 @@
 """Podium's services as separate OS processes (`.venv/bin/podium ...`), as in production.
 
 `Cluster` starts, kills (SIGKILL) and stops named processes of one test, all on the shared broker
-under the test's topic prefix and, for the ledger, in the test's PostgreSQL schema. The processes
-get a private `PODIUM_STACK_DIR` (so `podium ledger` never rewrites the shared stack's state file)
-and every setting explicitly through the environment.
+under the test's topic prefix and, for the ledger, in the test's PostgreSQL schema. Each process
+leads a process group of its own (`tests.helpers.start_child`), which ends with the test run
+however that run ends (an interrupted run leaves nothing behind). The processes get a private
+`PODIUM_STACK_DIR` (so `podium ledger` never rewrites the shared stack's state file) and every
+setting explicitly through the environment.
 
 Also here: `read_topic` (a topic from the beginning to its end, read_committed), `ledger_counts`
 (stored events per task), `kafka_event_ids` (what Kafka holds per task: distinct event ids on
@@ -15,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
-import signal
 import subprocess
 import uuid
 from collections import defaultdict
@@ -27,7 +28,7 @@ from aiokafka import ConsumerRecord, TopicPartition
 
 from podium.core.settings import KafkaSettings
 from tests.conftest import ROOT
-from tests.helpers import wait_until
+from tests.helpers import kill_child, start_child, stop_children, wait_until
 from topics.codec import MalformedMessage, decode, encode, headers_for
 from topics.kafka import make_admin, make_consumer, make_producer
 from topics.messages import AnyResult, Event, Step, TaskRequested, utcnow
@@ -81,7 +82,7 @@ class Cluster:
         self._serial += 1
         log = self.home / f"{name.replace(':', '-')}.{self._serial}.log"
         with log.open("wb") as out:
-            proc = subprocess.Popen(
+            proc = start_child(
                 [str(PODIUM), *args],
                 cwd=self.home,
                 env=self.env(),
@@ -92,10 +93,8 @@ class Cluster:
         return proc
 
     def kill(self, name: str) -> None:
-        """SIGKILL: no drain, no commit, no goodbye to the consumer group."""
-        proc = self.procs.pop(name)
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(timeout=10)
+        """SIGKILL (to the process's group): no drain, no commit, no goodbye to the group."""
+        kill_child(self.procs.pop(name))
         self.kills += 1
 
     def alive(self, name: str) -> bool:
@@ -111,15 +110,8 @@ class Cluster:
         return "\n".join(parts)
 
     def close(self) -> None:
-        for proc in self.procs.values():
-            if proc.poll() is None:
-                proc.terminate()
-        for proc in self.procs.values():
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=10)
+        """SIGTERM to every process still running, SIGKILL after 20 s."""
+        stop_children(self.procs.values(), grace_s=20)
         self.procs.clear()
 
 
