@@ -29,7 +29,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-for module in (stack, ledger, manifests, get, run, policy, services):
+# The order of `podium --help`: manifests, tasks, services, the stack.
+for module in (manifests, get, run, ledger, policy, services, stack):
     module.register(app)
 
 

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from podium.commands import MANIFESTS
 from podium.output import OutputFormat, emit, err_console
 from topics.names import TopicNames
 
@@ -169,4 +170,4 @@ for _plural in KINDS:
 
 
 def register(app: typer.Typer) -> None:
-    app.add_typer(get_app, name="get")
+    app.add_typer(get_app, name="get", rich_help_panel=MANIFESTS)

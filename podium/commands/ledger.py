@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 import typer
 from rich.tree import Tree
 
+from podium.commands import ADMIN, SERVICES, TASKS
 from podium.output import OutputFormat, console, emit, err_console
 
 if TYPE_CHECKING:
@@ -320,14 +321,14 @@ def get_tasks_command(
 
 
 def register(app: typer.Typer) -> None:
-    app.command("ledger")(ledger_command)
-    app.command("logs")(logs_command)
-    app.command("spend")(spend_command)
-    app.command("trace")(trace_command)
+    app.command("ledger", rich_help_panel=SERVICES)(ledger_command)
+    app.command("logs", rich_help_panel=TASKS)(logs_command)
+    app.command("spend", rich_help_panel=TASKS)(spend_command)
+    app.command("trace", rich_help_panel=TASKS)(trace_command)
     audit_app.command("verify")(verify_command)
     token_app.command("create")(token_create_command)
-    app.add_typer(audit_app, name="audit")
-    app.add_typer(token_app, name="token")
+    app.add_typer(audit_app, name="audit", rich_help_panel=ADMIN)
+    app.add_typer(token_app, name="token", rich_help_panel=ADMIN)
     try:
         get_app: typer.Typer = importlib.import_module("podium.commands.get").get_app
     except (ImportError, AttributeError):

@@ -12,6 +12,7 @@ import msgspec
 import typer
 from rich.markup import escape
 
+from podium.commands import MANIFESTS
 from podium.output import OutputFormat, console, emit, err_console
 from topics.names import TopicNames
 
@@ -156,6 +157,6 @@ def apply_command(files: Files, output: Output = OutputFormat.TABLE) -> None:
 
 
 def register(app: typer.Typer) -> None:
-    app.command("validate")(validate_command)
-    app.command("compile")(compile_command)
-    app.command("apply")(apply_command)
+    app.command("validate", rich_help_panel=MANIFESTS)(validate_command)
+    app.command("compile", rich_help_panel=MANIFESTS)(compile_command)
+    app.command("apply", rich_help_panel=MANIFESTS)(apply_command)

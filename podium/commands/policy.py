@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from podium.commands import SERVICES, TASKS
 from podium.output import OutputFormat, console, emit
 
 if TYPE_CHECKING:
@@ -110,7 +111,7 @@ def deny_command(approval_id: ApprovalId, reason: Reason = "", by: By = None) ->
 
 
 def register(app: typer.Typer) -> None:
-    app.command("policy")(policy_command)
-    app.command("approvals")(approvals_command)
-    app.command("approve")(approve_command)
-    app.command("deny")(deny_command)
+    app.command("policy", rich_help_panel=SERVICES)(policy_command)
+    app.command("approvals", rich_help_panel=TASKS)(approvals_command)
+    app.command("approve", rich_help_panel=TASKS)(approve_command)
+    app.command("deny", rich_help_panel=TASKS)(deny_command)

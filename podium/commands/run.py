@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import msgspec
 import typer
 
+from podium.commands import TASKS
 from podium.output import OutputFormat, console, dump_json, err_console
 from topics.codec import MalformedMessage, decode, encode, headers_for
 from topics.messages import AnyResult, Event, TaskCompleted, TaskRequested, utcnow
@@ -124,9 +125,11 @@ def _describe(ev: Event) -> str | None:
     if ev.type == "step.failed":
         return f"[red]✗ {ev.agent}[/red] failed: {data.get('error', '')}"
     if ev.type == "model.called":
+        # The provider says where the call went: `mock` in the offline demo, whatever the model.
+        via = f"{data['provider']}, " if data.get("provider") else ""
         return (
             f"  {ev.agent}: model {data.get('model')} "
-            f"({data.get('input_tokens', 0)}+{data.get('output_tokens', 0)} tokens)"
+            f"({via}{data.get('input_tokens', 0)}+{data.get('output_tokens', 0)} tokens)"
         )
     if ev.type == "tool.called":
         return f"  {ev.agent}: tool {data.get('tool')} ({data.get('status')})"
@@ -136,7 +139,7 @@ def _describe(ev: Event) -> str | None:
 
 
 def register(app: typer.Typer) -> None:
-    @app.command()
+    @app.command(rich_help_panel=TASKS)
     def run(
         system: Annotated[str, typer.Argument(help="The applied AgentSystem to run.")],
         input: Annotated[str, typer.Option("--input", "-i", help="The task's input text.")],

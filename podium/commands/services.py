@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from podium.commands import SERVICES
+
 if TYPE_CHECKING:
     from podium.core.settings import KafkaSettings
 
@@ -29,7 +31,7 @@ def _kafka(service_name: str) -> KafkaSettings:
 
 
 def register(app: typer.Typer) -> None:
-    @app.command()
+    @app.command(rich_help_panel=SERVICES)
     def dispatcher() -> None:
         """Run the dispatcher: turns TaskRequested into the first steps of their systems."""
         from actors.settings import DispatcherSettings
@@ -42,7 +44,7 @@ def register(app: typer.Typer) -> None:
         role = composition.DispatcherRole(kafka, settings)
         asyncio.run(run_services([role], grace_s=settings.grace_s + 5))
 
-    @app.command()
+    @app.command(rich_help_panel=SERVICES)
     def actor(
         agent: Annotated[str, typer.Argument(help="The agent role to serve.")],
         concurrency: Annotated[
@@ -63,7 +65,7 @@ def register(app: typer.Typer) -> None:
         role = composition.ActorRole(kafka, [agent], settings, composition.policy_settings())
         asyncio.run(run_services([role], grace_s=settings.grace_s + 5))
 
-    @app.command()
+    @app.command(rich_help_panel=SERVICES)
     def dev() -> None:
         """Run everything in one process: dispatcher, an actor per applied agent, policy, ledger."""
         from actors.settings import ActorSettings

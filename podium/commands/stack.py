@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from podium.commands import ADMIN
 from podium.output import OutputFormat, console, emit
 
 if TYPE_CHECKING:
@@ -107,4 +108,4 @@ def down_command() -> None:
 
 
 def register(app: typer.Typer) -> None:
-    app.add_typer(stack_app, name="stack")
+    app.add_typer(stack_app, name="stack", rich_help_panel=ADMIN)
