@@ -107,7 +107,12 @@ def verify_command(
 
 def token_create_command(
     scope: Annotated[
-        list[str], typer.Option("--scope", help="audit:read, spend:read, approvals:write")
+        list[str],
+        typer.Option(
+            "--scope",
+            metavar="SCOPE",
+            help="audit:read, spend:read or approvals:write (repeat for several).",
+        ),
     ],
     name: Annotated[str, typer.Option("--name", help="Who holds it (shown as decided_by).")] = (
         "cli"
