@@ -28,6 +28,7 @@ import msgspec
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.errors import CommitFailedError, KafkaError
 
+from ledger._database import TRANSIENT_DB_ERRORS, DatabaseUnavailable, connection
 from ledger.plan import Incoming, decode_event, decode_result, incoming
 from ledger.settings import LedgerSettings
 from ledger.store import PreparedBatch, WriteResult, prepare, write_batch
@@ -40,21 +41,6 @@ from topics.names import TopicNames
 log = logging.getLogger(__name__)
 
 SERVICE = "ledger"
-
-TRANSIENT_DB_ERRORS: tuple[type[BaseException], ...] = (
-    OSError,
-    asyncio.TimeoutError,
-    asyncpg.PostgresConnectionError,
-    asyncpg.InterfaceError,
-    asyncpg.CannotConnectNowError,
-    asyncpg.AdminShutdownError,
-    asyncpg.SerializationError,
-    asyncpg.DeadlockDetectedError,
-    asyncpg.UniqueViolationError,
-)
-"""Errors after which the same batch is retried as it is (the database went away, or a
-concurrent writer raced us on an event id)."""
-
 
 PIPELINE_DEPTH = 1
 """Batches read and prepared ahead of the one being written (memory: batch_size each)."""
@@ -232,11 +218,13 @@ class Ingester:
         known: dict[str, tuple[int, str]] = {}
         if unknown:
             try:
-                rows = await self._pool.fetch(
-                    "SELECT task_id, seq, hash FROM chain_heads WHERE task_id = ANY($1::text[])",
-                    unknown,
-                )
-            except (*TRANSIENT_DB_ERRORS, asyncpg.PostgresError):
+                async with connection(self._pool) as conn:
+                    rows = await conn.fetch(
+                        "SELECT task_id, seq, hash FROM chain_heads"
+                        " WHERE task_id = ANY($1::text[])",
+                        unknown,
+                    )
+            except (DatabaseUnavailable, asyncpg.PostgresError):
                 return fetched  # planned in the transaction instead
             known = {r[0]: (r[1], r[2]) for r in rows}
         assumed = ChainMap(known, heads)
@@ -300,7 +288,7 @@ class Ingester:
         while True:
             try:
                 return await self._write(part.items, part.prepared)
-            except TRANSIENT_DB_ERRORS as exc:
+            except DatabaseUnavailable as exc:
                 attempt += 1
                 pause = min(self._settings.reconnect_max_s, 0.05 * 2**attempt)
                 pause *= 0.5 + random.random() / 2
@@ -321,7 +309,7 @@ class Ingester:
         """Store the batch; if PostgreSQL refuses it for a data error, store item by item and
         return the ones it refuses."""
         schema = self._settings.schema_name
-        async with self._pool.acquire() as conn:
+        async with connection(self._pool) as conn:
             try:
                 self._count(await write_batch(conn, schema, items, prepared), prepared)
                 return []

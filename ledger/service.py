@@ -12,8 +12,9 @@ from collections.abc import Callable, Generator
 import asyncpg
 import uvicorn
 
+from ledger._database import TRANSIENT_DB_ERRORS
 from ledger.api import Decider, create_app
-from ledger.ingest import TRANSIENT_DB_ERRORS, Ingester
+from ledger.ingest import Ingester
 from ledger.migrate import migrate
 from ledger.settings import LedgerSettings
 from ledger.store import create_pool
