@@ -15,7 +15,6 @@ stored yet and every chain's head is the one it was prepared on; otherwise it pl
 from __future__ import annotations
 
 import hashlib
-import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,8 +24,6 @@ import msgspec
 
 from ledger.chain import GENESIS
 from ledger.plan import BatchPlan, Incoming, plan_batch
-
-log = logging.getLogger(__name__)
 
 EVENT_COLUMNS = (
     "event_id",

@@ -20,7 +20,8 @@ import asyncpg
 import pytest
 
 from ledger._database import DatabaseUnavailable, connection
-from ledger.ingest import Ingester, _Fetched, _Part
+from ledger.batch import Part
+from ledger.ingest import Ingester, _Fetched
 from ledger.migrate import migrate
 from ledger.plan import incoming
 from ledger.settings import LedgerSettings
@@ -149,7 +150,7 @@ async def test_the_ingester_plans_in_the_transaction_when_its_heads_lookup_hits_
 ) -> None:
     pool, proxy = proxied_pool
     ingester = Ingester(pool, LedgerSettings(schema_name=pg_schema), KAFKA_UNUSED, TopicNames())
-    fetched = _Fetched([_Part([incoming(e) for e in task_events("broken-1")])], [], {})
+    fetched = _Fetched([Part([incoming(e) for e in task_events("broken-1")])], [], {})
     await _end_idle_session(database_url, pool, proxy)
 
     planned = await ingester._prepare(fetched)  # the reader's lookup: it used to crash here
