@@ -1,5 +1,5 @@
-"""The ledger's boundary with asyncpg: which failures are retried, and connections that are
-never reused in a broken state.
+"""The ledger's boundary with asyncpg: which failures are retried, connections that are never
+reused in a broken state, and retrying with backoff until the service stops.
 
 asyncpg's connection-level failures are translated here, once, into `DatabaseUnavailable` (a
 `TransientError`): the same work is retried as it is, on another connection.
@@ -14,12 +14,20 @@ pool opens a new one, instead of being reset and handed out again.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import logging
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from typing import TypeVar
 
 import asyncpg
 
 from podium.core.errors import TransientError
+from podium.core.retry import retry_transient
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 TRANSIENT_DB_ERRORS: tuple[type[BaseException], ...] = (
     OSError,
@@ -61,3 +69,66 @@ async def connection(pool: asyncpg.Pool) -> AsyncIterator[asyncpg.Connection]:
                 raise
     except TRANSIENT_DB_ERRORS as exc:
         raise unavailable(exc) from exc
+
+
+class _Stopped(Exception):
+    """The service stopped while an attempt was failing."""
+
+
+async def retry_until_stopped(
+    attempt: Callable[[], Awaitable[T]],
+    stop: asyncio.Event,
+    *,
+    what: str,
+    base_delay_s: float,
+    max_delay_s: float,
+) -> T | None:
+    """`attempt()` until it returns, retrying `DatabaseUnavailable` with capped, jittered
+    backoff (`podium.core.retry`), for as long as the service runs; None if `stop` is set first.
+
+    An attempt under way when `stop` is set runs to its end (a write in flight is finished, not
+    cut off): if it succeeds its result is returned; if it fails there is no further attempt.
+    Only the wait between attempts is cut short."""
+    waiting = False
+
+    async def once() -> T:
+        nonlocal waiting
+        waiting = False
+        try:
+            return await attempt()
+        except TRANSIENT_DB_ERRORS as exc:
+            raise unavailable(exc) from exc
+
+    def on_retry(failed: int, exc: TransientError, delay: float) -> None:
+        nonlocal waiting
+        if stop.is_set():
+            raise _Stopped
+        log.warning("%s failed (%s); retrying in %.2f s (attempt %d)", what, exc, delay, failed)
+        waiting = True
+
+    retrying = asyncio.ensure_future(
+        retry_transient(
+            once,
+            max_attempts=sys.maxsize,
+            base_delay_s=base_delay_s,
+            max_delay_s=max_delay_s,
+            on_retry=on_retry,
+        )
+    )
+    stopping = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait((retrying, stopping), return_when=asyncio.FIRST_COMPLETED)
+        if not retrying.done() and waiting:
+            retrying.cancel()
+        await asyncio.wait((retrying,))
+    finally:
+        stopping.cancel()
+        if not retrying.done():  # this coroutine itself is cancelled
+            retrying.cancel()
+            await asyncio.gather(retrying, return_exceptions=True)
+    if retrying.cancelled():
+        return None
+    try:
+        return retrying.result()
+    except _Stopped:
+        return None

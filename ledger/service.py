@@ -6,13 +6,12 @@ import asyncio
 import contextlib
 import gc
 import logging
-import random
 from collections.abc import Callable, Generator
 
 import asyncpg
 import uvicorn
 
-from ledger._database import TRANSIENT_DB_ERRORS
+from ledger._database import retry_until_stopped
 from ledger.api import Decider, create_app
 from ledger.ingest import Ingester
 from ledger.migrate import migrate
@@ -32,26 +31,32 @@ class _Server(uvicorn.Server):
         yield
 
 
+CONNECT_BASE_DELAY_S = 0.2
+"""The first pause after a failed connection; it doubles up to `reconnect_max_s`."""
+
+
 async def connect(
     database: DatabaseSettings, settings: LedgerSettings, stop: asyncio.Event
 ) -> asyncpg.Pool | None:
     """Migrate and open the pool, waiting for PostgreSQL while it is away; None if stopped."""
-    attempt = 0
-    while not stop.is_set():
+
+    async def attempt() -> asyncpg.Pool:
+        conn = await asyncpg.connect(database.url, timeout=10)
         try:
-            conn = await asyncpg.connect(database.url, timeout=10)
-            try:
-                await migrate(conn, settings.schema_name)
-            finally:
-                await conn.close()
-            return await create_pool(database.url, settings.schema_name, size=settings.pool_size)
-        except TRANSIENT_DB_ERRORS as exc:
-            attempt += 1
-            pause = min(settings.reconnect_max_s, 0.1 * 2**attempt) * (0.5 + random.random() / 2)
-            log.warning("PostgreSQL is not reachable (%s); retrying in %.1f s", exc, pause)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=pause)
-    return None
+            await migrate(conn, settings.schema_name)
+        finally:
+            await conn.close()
+        return await create_pool(database.url, settings.schema_name, size=settings.pool_size)
+
+    if stop.is_set():
+        return None
+    return await retry_until_stopped(
+        attempt,
+        stop,
+        what="connecting to PostgreSQL",
+        base_delay_s=CONNECT_BASE_DELAY_S,
+        max_delay_s=settings.reconnect_max_s,
+    )
 
 
 class LedgerService:

@@ -3,7 +3,7 @@ PostgreSQL is away, and event by event when PostgreSQL refuses the whole.
 
 A part is written with `store.write_batch` on a connection of the pool (`_database.connection`:
 one left broken is discarded, never reused). A transient failure (`DatabaseUnavailable`) retries
-the same part with capped backoff until it is stored or the service stops. A data error (PostgreSQL
+the same part with backoff until it is stored or the service stops. A data error (PostgreSQL
 refuses the batch, e.g. a NUL character in one event) stores the part event by event and returns
 the events it refuses, which the caller dead-letters.
 """
@@ -12,17 +12,19 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
 
 import asyncpg
 
-from ledger._database import TRANSIENT_DB_ERRORS, DatabaseUnavailable, connection
+from ledger._database import TRANSIENT_DB_ERRORS, connection, retry_until_stopped
 from ledger.batch import Dead, HeadsCache, Part, record_of
 from ledger.plan import Incoming
 from ledger.settings import LedgerSettings
 from ledger.store import PreparedBatch, WriteResult, write_batch
 
 log = logging.getLogger(__name__)
+
+RETRY_BASE_DELAY_S = 0.1
+"""The first pause after a failed write; it doubles up to `reconnect_max_s`."""
 
 
 class BatchWriter:
@@ -53,27 +55,13 @@ class BatchWriter:
         return refused
 
     async def _store_part(self, part: Part, stop: asyncio.Event) -> list[Dead] | None:
-        """Write one part, retrying with capped backoff; the events PostgreSQL refuses, or
-        None if stopped first."""
-        attempt = 0
-        while True:
-            try:
-                return await self._write(part.items, part.prepared)
-            except DatabaseUnavailable as exc:
-                attempt += 1
-                pause = min(self._settings.reconnect_max_s, 0.05 * 2**attempt)
-                pause *= 0.5 + random.random() / 2
-                log.warning(
-                    "ledger write failed (%s); retrying in %.2f s (attempt %d)",
-                    exc,
-                    pause,
-                    attempt,
-                )
-                try:
-                    await asyncio.wait_for(stop.wait(), timeout=pause)
-                    return None
-                except TimeoutError:
-                    continue
+        return await retry_until_stopped(
+            lambda: self._write(part.items, part.prepared),
+            stop,
+            what="ledger write",
+            base_delay_s=RETRY_BASE_DELAY_S,
+            max_delay_s=self._settings.reconnect_max_s,
+        )
 
     async def _write(self, items: list[Incoming], prepared: PreparedBatch | None) -> list[Dead]:
         """Store the batch; if PostgreSQL refuses it for a data error, store item by item and
