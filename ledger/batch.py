@@ -17,7 +17,7 @@ import msgspec
 
 from ledger.plan import Incoming, decode_event, decode_result, incoming
 from ledger.store import PreparedBatch, prepare
-from topics.codec import MalformedMessage
+from topics.codec import HEADER_TRACEPARENT, HEADER_TRACESTATE, MalformedMessage
 from topics.messages import Event, EventType, MessageDeadLetteredData
 
 SERVICE = "ledger"
@@ -83,6 +83,15 @@ def record_of(item: Incoming) -> StoredRecord:
     )
 
 
+def trace_headers(headers: Iterable[tuple[str, bytes]] | None) -> tuple[tuple[str, bytes], ...]:
+    """The W3C trace context among a record's headers."""
+    return tuple(
+        (key, value)
+        for key, value in headers or ()
+        if key in (HEADER_TRACEPARENT, HEADER_TRACESTATE) and value is not None
+    )
+
+
 def decode_records(
     records: Iterable[Record], results_topic: str
 ) -> tuple[list[Incoming], list[Dead]]:
@@ -92,7 +101,15 @@ def decode_records(
     for record in records:
         decoder = decode_result if record.topic == results_topic else decode_event
         try:
-            items.append(decoder(record.value, record.topic, record.partition, record.offset))
+            items.append(
+                decoder(
+                    record.value,
+                    record.topic,
+                    record.partition,
+                    record.offset,
+                    trace_headers(record.headers),
+                )
+            )
         except MalformedMessage as exc:
             dead.append(Dead(record, exc.reason))
     return items, dead

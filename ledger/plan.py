@@ -51,6 +51,8 @@ class Incoming:
     topic: str
     partition: int
     offset: int
+    trace: tuple[tuple[str, bytes], ...] = ()
+    """The W3C trace context the record carried (`traceparent`/`tracestate` headers)."""
 
 
 def _normalized(event: Event) -> Event:
@@ -65,16 +67,34 @@ def _with_at(event: Event, at: datetime) -> Event:
     return msgspec.structs.replace(event, at=at)
 
 
-def incoming(event: Event, topic: str = "", partition: int = -1, offset: int = -1) -> Incoming:
+def incoming(
+    event: Event,
+    topic: str = "",
+    partition: int = -1,
+    offset: int = -1,
+    trace: tuple[tuple[str, bytes], ...] = (),
+) -> Incoming:
     event = _normalized(event)
-    return Incoming(event, canonical(event), topic, partition, offset)
+    return Incoming(event, canonical(event), topic, partition, offset, trace)
 
 
-def decode_event(value: bytes | None, topic: str, partition: int, offset: int) -> Incoming:
-    return incoming(decode(value, Event), topic, partition, offset)
+def decode_event(
+    value: bytes | None,
+    topic: str,
+    partition: int,
+    offset: int,
+    trace: tuple[tuple[str, bytes], ...] = (),
+) -> Incoming:
+    return incoming(decode(value, Event), topic, partition, offset, trace)
 
 
-def decode_result(value: bytes | None, topic: str, partition: int, offset: int) -> Incoming:
+def decode_result(
+    value: bytes | None,
+    topic: str,
+    partition: int,
+    offset: int,
+    trace: tuple[tuple[str, bytes], ...] = (),
+) -> Incoming:
     result: TaskCompleted | TaskFailed = decode(value, AnyResult)
     digest = hashlib.sha256(value or b"").hexdigest()[:32]
     data = msgspec.to_builtins(result)
@@ -91,7 +111,7 @@ def decode_result(value: bytes | None, topic: str, partition: int, offset: int) 
         source="results",
         data=data,
     )
-    return incoming(ev, topic, partition, offset)
+    return incoming(ev, topic, partition, offset, trace)
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,6 +15,7 @@ import logging
 
 import asyncpg
 
+from ledger import _spans
 from ledger._database import TRANSIENT_DB_ERRORS, connection, retry_until_stopped
 from ledger.batch import Dead, HeadsCache, Part, record_of
 from ledger.plan import Incoming
@@ -39,20 +40,22 @@ class BatchWriter:
         self.replanned = 0
 
     async def store(self, parts: list[Part], stop: asyncio.Event) -> list[Dead] | None:
-        """Write every part, concurrently; the events PostgreSQL refuses, or None if stopped
-        before every part was stored."""
-        if len(parts) == 1:
-            outcomes = [await self._store_part(parts[0], stop)]
-        else:
-            async with asyncio.TaskGroup() as group:
-                running = [group.create_task(self._store_part(p, stop)) for p in parts]
-            outcomes = [task.result() for task in running]
-        refused: list[Dead] = []
-        for outcome in outcomes:
-            if outcome is None:
-                return None
-            refused += outcome
-        return refused
+        """Write every part, concurrently, in the spans of its tasks' traces; the events
+        PostgreSQL refuses, or None if stopped before every part was stored."""
+        with _spans.storing([item for part in parts for item in part.items]) as spans:
+            if len(parts) == 1:
+                outcomes = [await self._store_part(parts[0], stop)]
+            else:
+                async with asyncio.TaskGroup() as group:
+                    running = [group.create_task(self._store_part(p, stop)) for p in parts]
+                outcomes = [task.result() for task in running]
+            refused: list[Dead] = []
+            for outcome in outcomes:
+                if outcome is None:
+                    spans.fail("the service stopped before the batch was stored")
+                    return None
+                refused += outcome
+            return refused
 
     async def _store_part(self, part: Part, stop: asyncio.Event) -> list[Dead] | None:
         return await retry_until_stopped(

@@ -31,7 +31,7 @@ class FakeRecord:
     headers: list[tuple[str, bytes]] = field(default_factory=list)
 
 
-def test_records_decode_in_order_and_bad_ones_are_dead() -> None:
+def test_records_decode_in_order_with_their_trace_context_and_bad_ones_are_dead() -> None:
     events = task_events("t-1")[:2]
     result = TaskCompleted(task_id="t-1", system="research", output="done")
     records = [
@@ -42,6 +42,7 @@ def test_records_decode_in_order_and_bad_ones_are_dead() -> None:
     ]
     items, dead = decode_records(records, "results")
     assert [i.offset for i in items] == [10, 12, 3]
+    assert items[0].trace == (("traceparent", TRACEPARENT),) and items[1].trace == ()
     assert items[2].event.type == "task.result"
     assert [(d.record.offset, "not valid JSON" in d.reason) for d in dead] == [(11, True)]
 
