@@ -36,7 +36,10 @@ from topics.messages import Action, AuthorizationRequest, DecisionKind
 
 
 @dataclass(frozen=True, slots=True)
-class PolicyRules:
+class AgentPolicyRules:
+    """The rules of one applied `AgentPolicy` (not `manifests.models.PolicyRules`, the manifest's
+    own rules block), resolved for the engine."""
+
     name: str
     systems: frozenset[str] = frozenset()
     """Empty = every system."""
@@ -98,12 +101,12 @@ class RuleSet:
     systems: dict[str, frozenset[str]] = field(default_factory=dict)
     """System name -> its agents."""
     agents: dict[str, AgentRules] = field(default_factory=dict)
-    policies: tuple[PolicyRules, ...] = ()
+    policies: tuple[AgentPolicyRules, ...] = ()
     roles: tuple[RoleRules, ...] = ()
     tool_permissions: tuple[ToolPermissionRules, ...] = ()
     endpoints: dict[str, EndpointRules] = field(default_factory=dict)
 
-    def policies_for(self, system: str, agent: str) -> list[PolicyRules]:
+    def policies_for(self, system: str, agent: str) -> list[AgentPolicyRules]:
         return [p for p in self.policies if p.applies_to(system, agent)]
 
     def roles_of(self, agent: str) -> list[RoleRules]:
@@ -152,7 +155,7 @@ def evaluate(rules: RuleSet, request: AuthorizationRequest, *, approved: bool = 
 def _model_call(
     rules: RuleSet,
     request: AuthorizationRequest,
-    policies: list[PolicyRules],
+    policies: list[AgentPolicyRules],
     roles: list[RoleRules],
 ) -> Verdict:
     agent = rules.agents[request.agent]
@@ -189,7 +192,7 @@ def _model_call(
 def _tool_call(
     rules: RuleSet,
     request: AuthorizationRequest,
-    policies: list[PolicyRules],
+    policies: list[AgentPolicyRules],
     roles: list[RoleRules],
     *,
     approved: bool,
@@ -254,7 +257,7 @@ def rules_from_resources(resources: Iterable[ResourceBase]) -> RuleSet:
     """A RuleSet from applied manifest resources (the catalog's contents)."""
     systems: dict[str, frozenset[str]] = {}
     agents: dict[str, AgentRules] = {}
-    policies: list[PolicyRules] = []
+    policies: list[AgentPolicyRules] = []
     roles: list[RoleRules] = []
     permissions: list[ToolPermissionRules] = []
     endpoints: dict[str, EndpointRules] = {}
@@ -272,7 +275,7 @@ def rules_from_resources(resources: Iterable[ResourceBase]) -> RuleSet:
             )
         elif isinstance(resource, AgentPolicy):
             policies.append(
-                PolicyRules(
+                AgentPolicyRules(
                     name=resource.name,
                     systems=frozenset(resource.spec.systems),
                     agents=frozenset(resource.spec.agents),
