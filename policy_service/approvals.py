@@ -1,4 +1,4 @@
-"""Human approvals: the book of parked steps, and the decision that resumes them.
+"""Human approvals on Kafka: reading the book, and the decision that resumes a parked step.
 
 The topic `podium.approvals` (keyed by task_id) is the source of truth: the actor writes an
 `ApprovalRequest` holding the parked step; `decide_approval` writes the `ApprovalDecision`, the
@@ -6,33 +6,43 @@ The topic `podium.approvals` (keyed by task_id) is the source of truth: the acto
 resumes exactly when the decision is recorded, on whichever replica consumes it, even after every
 process restarted. The first decision in the log wins; `decide_approval` makes a second one
 impossible by fencing: its transactional id is derived from the approval id, so two deciders of
-the same approval fence each other, and the survivor re-reads the log after fencing.
+the same approval fence each other, and the survivor re-reads the log after fencing. The book
+itself is plain data (`approval_book.py`).
 """
 
 from __future__ import annotations
 
 import contextlib
-import uuid
-from dataclasses import dataclass, field
-from datetime import datetime
 
 import msgspec
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from podium.core.errors import PermanentError
 from podium.core.settings import KafkaSettings
+from policy_service.approval_book import ApprovalBook, ApprovalEntry
 from topics.codec import MalformedMessage, decode, encode, headers_for
 from topics.kafka import ensure_topics, make_admin, make_consumer, make_producer
 from topics.messages import (
     AnyApprovalRecord,
     ApprovalDecidedData,
     ApprovalDecision,
-    ApprovalRequest,
     EventType,
     event,
     utcnow,
 )
 from topics.names import TopicNames
+
+__all__ = [
+    "ApprovalAlreadyDecided",
+    "ApprovalBook",
+    "ApprovalEntry",
+    "ApprovalNotFound",
+    "decide_approval",
+    "decode_record",
+    "list_approvals",
+    "partitions_of",
+    "read_book",
+]
 
 _EVENT_TYPES = {
     "granted": EventType.APPROVAL_GRANTED,
@@ -47,58 +57,6 @@ class ApprovalNotFound(PermanentError):
 
 class ApprovalAlreadyDecided(PermanentError):
     """The approval was decided before; a decision is final."""
-
-
-@dataclass(slots=True)
-class ApprovalEntry:
-    request: ApprovalRequest
-    partition: int
-    decision: ApprovalDecision | None = None
-
-    @property
-    def status(self) -> str:
-        return "pending" if self.decision is None else self.decision.decision
-
-
-@dataclass(slots=True)
-class ApprovalBook:
-    """Every approval seen on the topic, by id; the first decision of an approval wins."""
-
-    entries: dict[str, ApprovalEntry] = field(default_factory=dict)
-    early_decisions: dict[str, ApprovalDecision] = field(default_factory=dict)
-
-    def apply(self, record: AnyApprovalRecord, partition: int) -> None:
-        if isinstance(record, ApprovalRequest):
-            if record.approval_id in self.entries:
-                return
-            entry = ApprovalEntry(record, partition)
-            entry.decision = self.early_decisions.pop(record.approval_id, None)
-            self.entries[record.approval_id] = entry
-            return
-        existing = self.entries.get(record.approval_id)
-        if existing is None:
-            self.early_decisions.setdefault(record.approval_id, record)
-        elif existing.decision is None:
-            existing.decision = record
-
-    def get(self, approval_id: str) -> ApprovalEntry | None:
-        return self.entries.get(approval_id)
-
-    def listing(self, status: str = "pending") -> list[ApprovalEntry]:
-        found = [e for e in self.entries.values() if status in ("all", e.status)]
-        return sorted(found, key=lambda e: e.request.requested_at)
-
-    def due(self, now: datetime, ttl_s: float) -> list[ApprovalEntry]:
-        """Pending approvals past their `expires_at` or past `requested_at + ttl_s`."""
-        return [
-            e
-            for e in self.entries.values()
-            if e.decision is None
-            and (
-                e.request.expires_at <= now
-                or (now - e.request.requested_at).total_seconds() >= ttl_s
-            )
-        ]
 
 
 async def partitions_of(kafka: KafkaSettings, topic: str) -> list[int]:
@@ -262,7 +220,3 @@ async def _refresh_partition(
         await _read_to_end(consumer, book, [tp])
     finally:
         await consumer.stop()
-
-
-def new_approval_id() -> str:
-    return f"apr-{uuid.uuid4().hex[:20]}"

@@ -24,11 +24,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import asyncpg
 
-from policy_service.rules import BudgetCap
+from policy_service.reservation import BudgetRequest, Reservation, refusal
 
 _SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
@@ -147,28 +146,6 @@ $fn$;
 """
 
 
-@dataclass(frozen=True, slots=True)
-class BudgetRequest:
-    """One call's estimate, to reserve on every cap that applies to it."""
-
-    request_id: str
-    task_id: str
-    caps: Sequence[BudgetCap]
-    tokens: int
-    usd: float
-
-
-@dataclass(frozen=True, slots=True)
-class Reservation:
-    ok: bool
-    cap: BudgetCap | None = None
-    """The cap that refused, when not ok."""
-    used_tokens: int = 0
-    used_usd: float = 0.0
-    rule: str = ""
-    reason: str = ""
-
-
 class BudgetStore:
     """Reservations and settlements on a PostgreSQL pool (schema `policy` by default)."""
 
@@ -233,7 +210,7 @@ class BudgetStore:
                 continue
             _, cap = caps[int(row["refused_cap"]) - 1]
             results.append(
-                _refusal(
+                refusal(
                     cap,
                     int(row["used_tokens"]),
                     float(row["used_usd"]),
@@ -299,29 +276,3 @@ class BudgetStore:
             task_id,
         )
         return {r["policy"]: (int(r["tokens"]), float(r["usd"])) for r in rows}
-
-
-def _refusal(
-    cap: BudgetCap, used_tokens: int, used_usd: float, tokens: int, usd: float
-) -> Reservation:
-    if cap.max_tokens is not None and (
-        used_tokens + tokens > cap.max_tokens or used_tokens >= cap.max_tokens
-    ):
-        return Reservation(
-            ok=False,
-            cap=cap,
-            used_tokens=used_tokens,
-            used_usd=used_usd,
-            rule="max_tokens_per_task",
-            reason=f"the task has used {used_tokens} of its {cap.max_tokens} tokens; this call "
-            f"may use {tokens} more",
-        )
-    return Reservation(
-        ok=False,
-        cap=cap,
-        used_tokens=used_tokens,
-        used_usd=used_usd,
-        rule="max_cost_per_task_usd",
-        reason=f"the task has spent ${used_usd:.6f} of its ${cap.max_usd} budget; this call may "
-        f"cost ${usd:.6f} more",
-    )

@@ -8,7 +8,8 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from policy_service.budgets import BudgetRequest, BudgetStore
+from policy_service.budgets import BudgetStore
+from policy_service.reservation import BudgetRequest
 from policy_service.rules import BudgetCap
 
 pytestmark = pytest.mark.integration

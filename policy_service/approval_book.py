@@ -1,0 +1,69 @@
+"""The approvals book: every approval seen on `podium.approvals`, by id (plain data, no Kafka).
+
+The policy service keeps one current (`approval_follower.py`); `approvals.read_book` reads one
+for the command line. The first decision of an approval wins.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from topics.messages import AnyApprovalRecord, ApprovalDecision, ApprovalRequest
+
+
+@dataclass(slots=True)
+class ApprovalEntry:
+    request: ApprovalRequest
+    partition: int
+    decision: ApprovalDecision | None = None
+
+    @property
+    def status(self) -> str:
+        return "pending" if self.decision is None else self.decision.decision
+
+
+@dataclass(slots=True)
+class ApprovalBook:
+    """Every approval seen on the topic, by id; the first decision of an approval wins."""
+
+    entries: dict[str, ApprovalEntry] = field(default_factory=dict)
+    early_decisions: dict[str, ApprovalDecision] = field(default_factory=dict)
+
+    def apply(self, record: AnyApprovalRecord, partition: int) -> None:
+        if isinstance(record, ApprovalRequest):
+            if record.approval_id in self.entries:
+                return
+            entry = ApprovalEntry(record, partition)
+            entry.decision = self.early_decisions.pop(record.approval_id, None)
+            self.entries[record.approval_id] = entry
+            return
+        existing = self.entries.get(record.approval_id)
+        if existing is None:
+            self.early_decisions.setdefault(record.approval_id, record)
+        elif existing.decision is None:
+            existing.decision = record
+
+    def get(self, approval_id: str) -> ApprovalEntry | None:
+        return self.entries.get(approval_id)
+
+    def listing(self, status: str = "pending") -> list[ApprovalEntry]:
+        found = [e for e in self.entries.values() if status in ("all", e.status)]
+        return sorted(found, key=lambda e: e.request.requested_at)
+
+    def due(self, now: datetime, ttl_s: float) -> list[ApprovalEntry]:
+        """Pending approvals past their `expires_at` or past `requested_at + ttl_s`."""
+        return [
+            e
+            for e in self.entries.values()
+            if e.decision is None
+            and (
+                e.request.expires_at <= now
+                or (now - e.request.requested_at).total_seconds() >= ttl_s
+            )
+        ]
+
+
+def new_approval_id() -> str:
+    return f"apr-{uuid.uuid4().hex[:20]}"

@@ -1,0 +1,112 @@
+"""Dead-lettering of an unreadable policy request: the DLQ record, its event, and a deny."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from aiokafka import AIOKafkaProducer, ConsumerRecord
+
+from policy_service.signing import sign_decision
+from topics.codec import (
+    HEADER_CORRELATION_ID,
+    HEADER_REPLY_TO,
+    encode,
+    header,
+    headers_dict,
+    headers_for,
+)
+from topics.messages import (
+    DeadLetter,
+    Decision,
+    DecisionKind,
+    MessageDeadLetteredData,
+    event,
+)
+from topics.names import TopicNames
+
+log = logging.getLogger(__name__)
+
+
+async def dead_letter(
+    producer: AIOKafkaProducer,
+    names: TopicNames,
+    hmac_key: bytes,
+    record: ConsumerRecord,
+    reason: str,
+) -> list[asyncio.Future[Any]]:
+    """Send the record to the DLQ with its `message.dead_lettered` event and, when the requester
+    can be found from the headers, a signed deny; the delivery futures, never raises."""
+    log.warning(
+        "request at %s[%d]@%d is malformed: %s",
+        record.topic,
+        record.partition,
+        record.offset,
+        reason,
+    )
+    task_id = (record.key or b"").decode(errors="replace") or "unknown"
+    letter = DeadLetter(
+        topic=record.topic,
+        partition=record.partition,
+        offset=record.offset,
+        key=record.key,
+        value=record.value or b"",
+        headers=headers_dict(record.headers),
+        reason=reason,
+        service="policy",
+    )
+    ev = event(
+        MessageDeadLetteredData(
+            topic=record.topic,
+            dlq_topic=names.policy_requests_dlq,
+            partition=record.partition,
+            offset=record.offset,
+            reason=reason,
+        ),
+        event_id=f"dlq:{record.topic}:{record.partition}:{record.offset}",
+        task_id=task_id,
+        source="policy",
+    )
+    futures: list[asyncio.Future[Any]] = []
+    try:
+        futures.append(
+            await producer.send(
+                names.policy_requests_dlq,
+                key=record.key,
+                value=encode(letter),
+                headers=headers_for(letter),
+            )
+        )
+        futures.append(
+            await producer.send(
+                names.events, key=record.key, value=encode(ev), headers=headers_for(ev)
+            )
+        )
+        # Answer too when the requester can be found, so it denies now, not at its deadline.
+        reply_to = header(record.headers, HEADER_REPLY_TO)
+        correlation = header(record.headers, HEADER_CORRELATION_ID)
+        if reply_to and correlation:
+            answer = sign_decision(
+                Decision(
+                    request_id=correlation,
+                    task_id=task_id,
+                    decision=str(DecisionKind.DENY),
+                    rule="malformed_request",
+                    reason=f"the request could not be read: {reason}",
+                ),
+                hmac_key,
+            )
+            futures.append(
+                await producer.send(
+                    reply_to,
+                    key=record.key,
+                    value=encode(answer),
+                    headers=headers_for(answer, [(HEADER_CORRELATION_ID, correlation)]),
+                )
+            )
+    except Exception:
+        log.exception(
+            "could not dead-letter %s[%d]@%d", record.topic, record.partition, record.offset
+        )
+    return futures

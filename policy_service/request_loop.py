@@ -1,0 +1,195 @@
+"""The request loop: fetch authorization requests, decide them batch by batch, reply, commit.
+
+A fetched batch is decided concurrently, with the next fetches (pipelined, at most
+`MAX_BATCHES_IN_FLIGHT` batches); its budget reservations go to PostgreSQL in one round trip
+(`_reservations.py`); its replies and `policy.decided` events are produced without waiting for
+each other; its offsets become committable once every reply and event is acknowledged and the
+batch before it is committable (fetch order). One commit loop commits the latest committable
+offsets (commit after the work).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka.abc import ConsumerRebalanceListener
+
+from policy_service._reservations import BatchReservations, Reserve
+from policy_service.budgets import BudgetStore
+from policy_service.dead_letters import dead_letter
+from policy_service.events import decision_event
+from policy_service.signing import sign_decision
+from topics.codec import HEADER_CORRELATION_ID, MalformedMessage, decode, encode, headers_for
+from topics.messages import AuthorizationRequest, Decision, DecisionKind
+from topics.names import TopicNames
+
+log = logging.getLogger(__name__)
+
+MAX_BATCHES_IN_FLIGHT = 8
+
+Decide = Callable[[AuthorizationRequest, Reserve], Awaitable[Decision]]
+"""Decide one request; a budget reservation, when needed, goes through the `Reserve` given."""
+
+
+class Ownership(ConsumerRebalanceListener):  # type: ignore[misc]
+    """Keeps the set of request partitions this replica owns; sets `ready` at the first
+    assignment."""
+
+    def __init__(self, owned: set[int], ready: asyncio.Event) -> None:
+        self._owned = owned
+        self._ready = ready
+
+    async def on_partitions_revoked(self, revoked: Iterable[TopicPartition]) -> None:
+        for tp in revoked:
+            self._owned.discard(tp.partition)
+
+    async def on_partitions_assigned(self, assigned: Iterable[TopicPartition]) -> None:
+        self._owned.update(tp.partition for tp in assigned)
+        self._ready.set()
+
+
+class _Committable:
+    """Request offsets whose batches are done, waiting for the commit loop."""
+
+    def __init__(self) -> None:
+        self.pending: dict[TopicPartition, int] = {}
+        self.changed = asyncio.Event()
+        self.closed = False
+
+    def add(self, offsets: dict[TopicPartition, int]) -> None:
+        self.pending.update(offsets)
+        self.changed.set()
+
+    def close(self) -> None:
+        self.closed = True
+        self.changed.set()
+
+
+class RequestLoop:
+    """Serves the request topic with `decide`; replies are signed with `hmac_key`."""
+
+    def __init__(
+        self,
+        producer: AIOKafkaProducer,
+        names: TopicNames,
+        *,
+        hmac_key: bytes,
+        budgets: BudgetStore,
+        decide: Decide,
+    ) -> None:
+        self._producer = producer
+        self._names = names
+        self._key = hmac_key
+        self._budgets = budgets
+        self._decide = decide
+
+    async def serve(self, consumer: AIOKafkaConsumer, stop: asyncio.Event) -> None:
+        """Fetch, and decide each fetched batch concurrently with the next fetches. One commit
+        covers every batch that became committable while the previous commit was in flight (one
+        commit per batch in a chain would bound the throughput by the commit round trip)."""
+        slots = asyncio.Semaphore(MAX_BATCHES_IN_FLIGHT)
+        offsets = _Committable()
+        committer = asyncio.create_task(self._commit_loop(consumer, offsets))
+        previous: asyncio.Task[None] | None = None
+        try:
+            while not stop.is_set():
+                batches = await consumer.getmany(timeout_ms=100, max_records=500)
+                if not batches:
+                    continue
+                await slots.acquire()
+                previous = asyncio.create_task(self._serve_batch(batches, previous, offsets))
+                previous.add_done_callback(lambda _: slots.release())
+        finally:
+            try:
+                if previous is not None:
+                    await asyncio.gather(previous, return_exceptions=True)
+            finally:
+                offsets.close()  # the commit loop commits what is left, then returns
+                await asyncio.gather(committer, return_exceptions=True)
+
+    async def _commit_loop(self, consumer: AIOKafkaConsumer, offsets: _Committable) -> None:
+        """Commit the committable offsets, one commit at a time, until closed and done."""
+        while True:
+            if not offsets.pending:
+                if offsets.closed:
+                    return
+                offsets.changed.clear()
+                await offsets.changed.wait()
+                continue
+            pending, offsets.pending = offsets.pending, {}
+            try:
+                await consumer.commit(pending)
+            except Exception as exc:  # revoked meanwhile: the new owner re-decides (idempotent)
+                log.warning("could not commit policy request offsets: %s", exc)
+
+    async def _serve_batch(
+        self,
+        batches: dict[TopicPartition, list[ConsumerRecord]],
+        previous: asyncio.Task[None] | None,
+        offsets: _Committable,
+    ) -> None:
+        records = [r for rs in batches.values() for r in rs]
+        reservations = BatchReservations(self._budgets, len(records))
+        async with asyncio.TaskGroup() as group:
+            group.create_task(reservations.flush())
+            handlers = [
+                group.create_task(self._handle(record, index, reservations))
+                for index, record in enumerate(records)
+            ]
+        pending = [d for handler in handlers for d in handler.result()]
+        for result in await asyncio.gather(*pending, return_exceptions=True):
+            if isinstance(result, BaseException):
+                log.error("a policy reply or event was not delivered: %s", result)
+        if previous is not None:
+            await asyncio.gather(previous, return_exceptions=True)
+        offsets.add({tp: rs[-1].offset + 1 for tp, rs in batches.items()})
+
+    async def _handle(
+        self, record: ConsumerRecord, index: int, reservations: BatchReservations
+    ) -> list[asyncio.Future[Any]]:
+        """Decide one request (record `index` of its batch) and send the reply and the event;
+        never raises."""
+        producer = self._producer
+        try:
+            request: AuthorizationRequest = decode(record.value, AuthorizationRequest)
+        except MalformedMessage as exc:
+            reservations.evaluated(index)
+            return await dead_letter(producer, self._names, self._key, record, exc.reason)
+        try:
+            decision = await self._decide(request, reservations.reserver(index))
+        except Exception as exc:  # an engine or database failure is a deny, never a crash
+            log.exception("deciding request %s failed", request.request_id)
+            decision = Decision(
+                request_id=request.request_id,
+                task_id=request.task_id,
+                decision=str(DecisionKind.DENY),
+                rule="error",
+                reason=f"the policy service could not decide: {type(exc).__name__}: {exc}",
+            )
+        finally:
+            reservations.evaluated(index)
+        signed = sign_decision(decision, self._key)
+        key = request.task_id.encode()
+        futures: list[asyncio.Future[Any]] = []
+        try:
+            futures.append(
+                await producer.send(
+                    request.reply_to,
+                    key=key,
+                    value=encode(signed),
+                    headers=headers_for(signed, [(HEADER_CORRELATION_ID, request.request_id)]),
+                )
+            )
+            ev = decision_event(request, signed)
+            futures.append(
+                await producer.send(
+                    self._names.events, key=key, value=encode(ev), headers=headers_for(ev)
+                )
+            )
+        except Exception:
+            log.exception("could not send the decision on request %s", request.request_id)
+        return futures
