@@ -37,7 +37,7 @@ from podium import composition
 from podium.core.settings import KafkaSettings
 from policy_service.client import Authorizer, is_allowed
 from policy_service.rules import rules_from_resources
-from policy_service.service import PolicyService, StaticRules
+from policy_service.rules_source import StaticRules
 from policy_service.settings import PolicySettings
 from topics.codec import HEADER_CORRELATION_ID, HEADER_REPLY_TO, header
 from topics.kafka import ensure_topics, make_consumer, make_producer
@@ -207,7 +207,8 @@ async def main(requests: int, concurrent_requests: int) -> None:
     prefix = f"bench{uuid.uuid4().hex[:8]}"
     kafka = base.model_copy(update={"topic_prefix": prefix})
     names = TopicNames(prefix)
-    dsn = composition.database_settings().url
+    database = composition.database_settings()
+    dsn = database.url
     schema = f"bench_{uuid.uuid4().hex[:8]}"
     raw_requests, raw_replies = f"{prefix}.raw.requests", f"{prefix}.raw.replies"
     await ensure_topics(kafka, [*names.core_topics(), raw_requests])
@@ -216,12 +217,10 @@ async def main(requests: int, concurrent_requests: int) -> None:
     located, errors = parse_text("bench.yaml", MANIFESTS)
     catalog = build(located, errors).catalog
     assert catalog is not None
-    service = PolicyService(
+    service = composition.policy_service(
         kafka,
-        names,
         PolicySettings(hmac_key=KEY.decode(), fetch_max_wait_ms=FETCH_WAIT_MS),
-        hmac_key=KEY,
-        database_url=dsn,
+        database,
         rules=StaticRules(rules_from_resources(catalog.resources())),
         db_schema=schema,
     )

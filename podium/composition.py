@@ -31,7 +31,9 @@ from podium.core.settings import DatabaseSettings, KafkaSettings, load_settings
 from podium.stack.state import load_state, save_state, stack_dir, state_file
 from policy_service.approvals import ApprovalAlreadyDecided, ApprovalNotFound, decide_approval
 from policy_service.client import Authorizer
-from policy_service.service import PolicyService, WatchedRules
+from policy_service.decision import Pricer
+from policy_service.rules_source import RulesSource, WatchedRules
+from policy_service.service import PolicyService
 from policy_service.settings import PolicySettings, resolve_hmac_key
 from topics.names import TopicNames
 
@@ -134,7 +136,13 @@ def policy_service(
     kafka: KafkaSettings,
     settings: PolicySettings,
     database: DatabaseSettings,
+    *,
+    rules: RulesSource | None = None,
+    pricer: Pricer | None = None,
+    db_schema: str = "policy",
 ) -> PolicyService:
+    """The policy service; its rules are the applied manifests' unless `rules` is given (tests
+    and benchmarks pass fixed rules, a price list and a schema of their own)."""
     names = topic_names(kafka)
     return PolicyService(
         kafka,
@@ -142,7 +150,9 @@ def policy_service(
         settings,
         hmac_key=resolve_hmac_key(settings),
         database_url=database.url,
-        rules=WatchedRules(kafka, names),
+        rules=rules or WatchedRules(kafka, names),
+        pricer=pricer,
+        db_schema=db_schema,
     )
 
 

@@ -10,10 +10,12 @@ from dataclasses import dataclass
 
 import pytest
 
-from podium.core.settings import KafkaSettings
+from podium import composition
+from podium.core.settings import DatabaseSettings, KafkaSettings
 from policy_service.client import Authorizer
 from policy_service.rules import RuleSet
-from policy_service.service import PolicyService, StaticRules
+from policy_service.rules_source import StaticRules
+from policy_service.service import PolicyService
 from policy_service.settings import PolicySettings
 from tests.policy.manifests_fixture import pricer, rule_set
 from topics.kafka import ensure_topics
@@ -45,12 +47,10 @@ class PolicyHarness:
     async def start_service(
         self, rules: RuleSet | None = None, settings: PolicySettings | None = None
     ) -> Running:
-        service = PolicyService(
+        service = composition.policy_service(
             self.kafka,
-            self.names,
             settings or PolicySettings(hmac_key=KEY.decode()),
-            hmac_key=KEY,
-            database_url=self.database_url,
+            DatabaseSettings(url=self.database_url),
             rules=StaticRules(rules or rule_set()),
             pricer=pricer,
             db_schema=self.schema,
