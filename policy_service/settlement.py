@@ -2,23 +2,38 @@
 usage the call actually had (`BudgetStore.settle`, once per event).
 
 The consumer group's offsets are committed after a batch's events are settled; while the
-database is down, settling retries and nothing is committed past the event.
+database is down, settling retries (`podium.core.retry`, backoff from 0.2 s up to 5 s) and
+nothing is committed past the event.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
+import sys
+from collections.abc import Awaitable, Callable
 
 import msgspec
 from aiokafka import AIOKafkaConsumer, ConsumerRecord
 
+from podium.core.errors import PodiumError, TransientError
+from podium.core.retry import retry_transient
 from policy_service.budgets import BudgetStore
 from topics.codec import MalformedMessage, decode
 from topics.messages import Event, EventType, ModelCalledData, payload_of
 
 log = logging.getLogger(__name__)
+
+SETTLE_BASE_DELAY_S = 0.2
+SETTLE_MAX_DELAY_S = 5.0
+
+
+class SettlementFailed(TransientError):
+    """The budget store could not settle a usage event (the database is unreachable)."""
+
+
+class _Stopped(PodiumError):
+    """The service stopped before the event could be settled (not retried)."""
 
 
 async def settle_usage(consumer: AIOKafkaConsumer, store: BudgetStore, stop: asyncio.Event) -> None:
@@ -54,20 +69,69 @@ async def _settle_one(record: ConsumerRecord, store: BudgetStore, stop: asyncio.
     except msgspec.ValidationError as exc:
         log.warning("model.called event %s has a bad payload: %s", ev.event_id, exc)
         return True
-    delay = 0.2
-    while not stop.is_set():
+    return await _until_settled_or_stopped(
+        lambda: store.settle(
+            event_id=ev.event_id,
+            request_id=usage.request_id,
+            tokens=usage.input_tokens + usage.output_tokens,
+            usd=usage.cost_usd,
+        ),
+        ev.event_id,
+        stop,
+    )
+
+
+async def _until_settled_or_stopped(
+    settle: Callable[[], Awaitable[object]], event_id: str, stop: asyncio.Event
+) -> bool:
+    """Retry `settle` (`podium.core.retry`) until it succeeds, True, or `stop`, False.
+
+    Unbounded on purpose: the offsets are not committed past an unsettled event, so giving up
+    would lose the usage. A stop interrupts a wait between attempts at once; an attempt in
+    flight is let finish (its transaction commits or rolls back, not cancelled midway).
+    """
+    in_attempt = False
+
+    async def attempt() -> None:
+        nonlocal in_attempt
+        if stop.is_set():
+            raise _Stopped
+        in_attempt = True
         try:
-            await store.settle(
-                event_id=ev.event_id,
-                request_id=usage.request_id,
-                tokens=usage.input_tokens + usage.output_tokens,
-                usd=usage.cost_usd,
-            )
-            return True
-        except Exception:  # the database is down: retry, do not commit past it
-            log.exception("settling %s failed; retrying in %.1f s", ev.event_id, delay)
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(delay):
-                    await stop.wait()
-            delay = min(delay * 2, 5.0)
-    return False
+            await settle()
+        except Exception as exc:  # the database is down: retry, do not commit past it
+            raise SettlementFailed(f"settling {event_id} failed: {exc}") from exc
+        finally:
+            in_attempt = False
+
+    def on_retry(attempt: int, error: TransientError, delay_s: float) -> None:
+        log.warning("%s; retrying in %.1f s", error, delay_s, exc_info=error.__cause__)
+        if stop.is_set():
+            raise _Stopped
+
+    retrying = asyncio.create_task(
+        retry_transient(
+            attempt,
+            max_attempts=sys.maxsize,
+            base_delay_s=SETTLE_BASE_DELAY_S,
+            max_delay_s=SETTLE_MAX_DELAY_S,
+            on_retry=on_retry,
+        )
+    )
+    stopped = asyncio.create_task(stop.wait())
+    try:
+        await asyncio.wait([retrying, stopped], return_when=asyncio.FIRST_COMPLETED)
+        if not retrying.done() and not in_attempt:
+            retrying.cancel()  # waiting between attempts
+        await asyncio.wait([retrying])
+    finally:
+        stopped.cancel()
+        retrying.cancel()
+    if retrying.cancelled():
+        return False
+    error = retrying.exception()
+    if isinstance(error, _Stopped):
+        return False
+    if error is not None:
+        raise error
+    return True
