@@ -18,6 +18,7 @@ from typing import Any
 
 import msgspec
 
+from podium.core import tracing
 from podium.core.settings import KafkaSettings
 from policy_service.events import decision_event
 from policy_service.signing import verify_decision
@@ -142,7 +143,8 @@ class Authorizer:
                 self._names.policy_requests,
                 key=task_id.encode(),
                 value=value,
-                headers=headers_for(request),
+                # The caller's trace context: the service's `policy.decide` span is its child.
+                headers=headers_for(request, tracing.trace_headers()),
                 timeout_s=timeout,
                 correlation_id=request_id,
             )

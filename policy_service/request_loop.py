@@ -5,7 +5,8 @@ A fetched batch is decided concurrently, with the next fetches (pipelined, at mo
 (`_reservations.py`); its replies and `policy.decided` events are produced without waiting for
 each other; its offsets become committable once every reply and event is acknowledged and the
 batch before it is committable (fetch order). One commit loop commits the latest committable
-offsets (commit after the work).
+offsets (commit after the work). Each request is decided in a `policy.decide` span whose parent
+is the requester's context (the W3C `traceparent` header of the request).
 """
 
 from __future__ import annotations
@@ -17,7 +18,9 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.abc import ConsumerRebalanceListener
+from opentelemetry.trace import SpanKind
 
+from podium.core import tracing
 from policy_service._reservations import BatchReservations, Reserve
 from policy_service.budgets import BudgetStore
 from policy_service.dead_letters import dead_letter
@@ -30,6 +33,9 @@ from topics.names import TopicNames
 log = logging.getLogger(__name__)
 
 MAX_BATCHES_IN_FLIGHT = 8
+
+DECIDE_SPAN = "policy.decide"
+"""The span of one request's decision, a child of the requester's span (`traceparent`)."""
 
 Decide = Callable[[AuthorizationRequest, Reserve], Awaitable[Decision]]
 """Decide one request; a budget reservation, when needed, goes through the `Reserve` given."""
@@ -137,7 +143,7 @@ class RequestLoop:
         async with asyncio.TaskGroup() as group:
             group.create_task(reservations.flush())
             handlers = [
-                group.create_task(self._handle(record, index, reservations))
+                group.create_task(self._handle_traced(record, index, reservations))
                 for index, record in enumerate(records)
             ]
         pending = [d for handler in handlers for d in handler.result()]
@@ -147,6 +153,17 @@ class RequestLoop:
         if previous is not None:
             await asyncio.gather(previous, return_exceptions=True)
         offsets.add({tp: rs[-1].offset + 1 for tp, rs in batches.items()})
+
+    async def _handle_traced(
+        self, record: ConsumerRecord, index: int, reservations: BatchReservations
+    ) -> list[asyncio.Future[Any]]:
+        """`_handle` in the `policy.decide` span, a child of the requester's (`traceparent`)."""
+        async with tracing.span(
+            DECIDE_SPAN,
+            parent=tracing.context_from_headers(record.headers),
+            kind=SpanKind.CONSUMER,
+        ):
+            return await self._handle(record, index, reservations)
 
     async def _handle(
         self, record: ConsumerRecord, index: int, reservations: BatchReservations
@@ -172,6 +189,15 @@ class RequestLoop:
             )
         finally:
             reservations.evaluated(index)
+        tracing.annotate(
+            **{
+                "podium.task_id": request.task_id,
+                "podium.request_id": request.request_id,
+                "podium.action": str(request.action),
+                "podium.decision": decision.decision,
+                "podium.rule": decision.rule,
+            }
+        )
         signed = sign_decision(decision, self._key)
         key = request.task_id.encode()
         futures: list[asyncio.Future[Any]] = []
