@@ -72,7 +72,7 @@ def decide(
         )
     approved = False
     if request.approval_id:
-        refusal = approval_refusal(request, approval)
+        refusal = _approval_refusal(request, approval)
         if refusal is not None:
             return answer(refusal)
         approved = True
@@ -123,7 +123,7 @@ def decide(
     return answer(verdict, reserved_tokens=request.estimated_tokens, reserved_usd=usd)
 
 
-def approval_refusal(request: AuthorizationRequest, entry: ApprovalEntry | None) -> Verdict | None:
+def _approval_refusal(request: AuthorizationRequest, entry: ApprovalEntry | None) -> Verdict | None:
     """None when the call's approval is granted and matches the call; else the deny verdict."""
     approval_id = request.approval_id or ""
 
