@@ -56,19 +56,27 @@ def _encoded(value: Any) -> dict[str, Any]:
 
 
 def parse_time(value: str | None, name: str) -> datetime | None:
-    """An RFC 3339 time, or a duration back from now such as `30m`, `24h`, `7d`."""
+    """An RFC 3339 time, or a duration back from now such as `30m`, `24h`, `7d`, in UTC.
+
+    A time outside years 1 to 9999 once in UTC (`0001-01-01T00:00:00+14:00`, `999999999d` back)
+    is the client's mistake: 400 naming the parameter, never an overflow inside the API.
+    """
     if value is None or value == "":
         return None
     match = _RELATIVE.match(value)
-    if match:
-        return datetime.now(UTC) - timedelta(**{_UNITS[match[2]]: int(match[1])})
     try:
+        if match:
+            return datetime.now(UTC) - timedelta(**{_UNITS[match[2]]: int(match[1])})
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        return parsed.astimezone(UTC) if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    except OverflowError:
+        raise HTTPException(
+            400, f"{name}: {value!r} is out of range; use a time between years 1 and 9999 UTC"
+        ) from None
     except ValueError:
         raise HTTPException(
             400, f"{name}: {value!r} is not a time; use RFC 3339 (2025-01-31T00:00:00Z) or 7d/24h"
         ) from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 _bearer = HTTPBearer(auto_error=False, description="A token from `podium token create`.")
@@ -217,13 +225,19 @@ def create_app(pool: asyncpg.Pool, decide: Decider | None = None) -> FastAPI:
     async def get_denials(
         who: Audit,
         since: Since = None,
+        until: Since = None,
         system: str | None = None,
         limit: Limit = 100,
         cursor: Cursor = None,
     ) -> dict[str, Any]:
         async with pool.acquire() as conn:
             items, next_cursor = await queries.denials(
-                conn, since=parse_time(since, "since"), system=system, limit=limit, cursor=cursor
+                conn,
+                since=parse_time(since, "since"),
+                until=parse_time(until, "until"),
+                system=system,
+                limit=limit,
+                cursor=cursor,
             )
         return _encoded({"items": items, "next_cursor": next_cursor})
 

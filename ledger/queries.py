@@ -264,6 +264,7 @@ async def denials(
     conn: asyncpg.Connection,
     *,
     since: datetime | None,
+    until: datetime | None,
     system: str | None,
     limit: int,
     cursor: str | None,
@@ -282,6 +283,7 @@ async def denials(
         WHERE type = 'policy.decided' AND data->>'decision' = 'deny'
           AND ($1::timestamptz IS NULL OR at >= $1) AND ($2::text IS NULL OR system = $2)
           AND ($3::timestamptz IS NULL OR (at, event_id) < ($3, $4::text))
+          AND ($6::timestamptz IS NULL OR at < $6)
         ORDER BY at DESC, event_id DESC LIMIT $5
         """,
         since,
@@ -289,6 +291,7 @@ async def denials(
         after_at,
         after_id,
         limit + 1,
+        until,
     )
     items = []
     for r in rows[:limit]:

@@ -1,5 +1,6 @@
 """The ledger API under schemathesis: generated requests from its own OpenAPI document, with a
-valid token holding every scope, never get a 5xx.
+valid token holding every scope, never get a 5xx; nor do extreme times and durations in every
+`since` and `until` (years 1 and 9999 with offsets of up to a day, durations past any calendar).
 
 `podium ledger --api-only` runs as its own process on a free port, on a fresh schema of this
 module; the API's address is read from the private state file it records it in.
@@ -13,12 +14,14 @@ import subprocess
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import asyncpg
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from schemathesis.checks import not_a_server_error
 
 from ledger.auth import Scope, create_token
@@ -30,6 +33,27 @@ from tests.helpers import wait_until
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
 
 EXAMPLES = 40
+TIME_PARAMETERS = ("since", "until")
+
+_offsets = st.timedeltas(
+    min_value=timedelta(hours=-23, minutes=-59), max_value=timedelta(hours=23, minutes=59)
+)
+_times = st.datetimes(min_value=datetime(1, 1, 1), max_value=datetime(9999, 12, 31, 23, 59, 59))
+EXTREME_TIMES = st.one_of(
+    st.sampled_from(
+        [
+            "0001-01-01T00:00:00+14:00",
+            "0001-01-01T00:00:00Z",
+            "9999-12-31T23:59:59-14:00",
+            "9999-12-31T23:59:59.999999Z",
+            "999999999d",
+            "99999999999999999999w",
+        ]
+    ),
+    st.builds(lambda at, offset: at.replace(tzinfo=timezone(offset)).isoformat(), _times, _offsets),
+    st.builds(lambda n, unit: f"{n}{unit}", st.integers(0, 10**30), st.sampled_from("smhdw")),
+)
+"""Every kind of `since`/`until` that is well-formed but far from now, near or past the edges."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,3 +150,36 @@ def test_ledger_api_never_answers_5xx(
     print(
         f"\nbadinput ledger API: {len(operations)} operations, {calls} generated requests, no 5xx"
     )
+
+
+def test_extreme_times_and_durations_never_answer_5xx(
+    api_schema: schemathesis.BaseSchema, ledger_api: LedgerApi
+) -> None:
+    """The operations with a `since` or `until`, with EXTREME_TIMES in them."""
+    headers = {"Authorization": f"Bearer {ledger_api.token}"}
+    operations = [
+        op.ok()
+        for op in api_schema.get_all_operations()  # type: ignore[union-attr]
+        if any(op.ok().get_parameter(name, "query") for name in TIME_PARAMETERS)
+    ]
+    assert {op.path for op in operations} >= {"/v1/tasks", "/v1/denials", "/v1/spend"}
+    for operation in operations:
+        names = [n for n in TIME_PARAMETERS if operation.get_parameter(n, "query")]
+
+        @given(
+            case=operation.as_strategy(),
+            times=st.fixed_dictionaries({}, optional=dict.fromkeys(names, EXTREME_TIMES)),
+        )
+        @settings(
+            max_examples=EXAMPLES,
+            deadline=None,
+            suppress_health_check=list(HealthCheck),
+            database=None,
+        )
+        def no_server_error(case: schemathesis.Case[Any], times: dict[str, str]) -> None:
+            case.query = {**(case.query or {}), **times}
+            case.call_and_validate(
+                base_url=ledger_api.url, headers=headers, checks=[not_a_server_error]
+            )
+
+        no_server_error()

@@ -169,6 +169,27 @@ async def test_bad_parameters_are_400_with_a_message(
     assert needle in response.json()["detail"]
 
 
+@pytest.mark.parametrize(
+    "path", ["/v1/tasks", "/v1/denials", "/v1/spend", "/v1/spend?group_by=task"]
+)
+@pytest.mark.parametrize("name", ["since", "until"])
+@pytest.mark.parametrize(
+    "value",
+    [
+        "999999999d",
+        "99999999999999999999d",
+        "0001-01-01T00:00:00+14:00",
+        "9999-12-31T23:59:59-14:00",
+    ],
+)
+async def test_times_out_of_range_are_400_naming_the_parameter(
+    client: httpx.AsyncClient, tokens: dict[str, str], path: str, name: str, value: str
+) -> None:
+    response = await client.get(path, params={name: value}, headers=auth(tokens["all"]))
+    assert response.status_code == 400, response.text
+    assert response.json()["detail"].startswith(f"{name}: ")
+
+
 async def test_unknown_ids_are_404(client: httpx.AsyncClient, tokens: dict[str, str]) -> None:
     for path in ("/v1/tasks/nope", "/v1/tasks/nope/events"):
         response = await client.get(path, headers=auth(tokens["all"]))
