@@ -20,7 +20,7 @@ from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
 
-from ledger import queries
+from ledger import queries, spend
 from ledger.auth import Principal, Scope, lookup
 
 API_TITLE = "Podium ledger API"
@@ -204,20 +204,24 @@ def create_app(pool: asyncpg.Pool, decide: Decider | None = None) -> FastAPI:
     @app.get("/v1/spend", tags=["spend"], summary="Tokens and USD of model calls, grouped")
     async def get_spend(
         who: Spend,
-        group_by: queries.GroupBy = "system",
+        group_by: spend.GroupBy = "system",
         since: Since = None,
         until: Since = None,
         system: str | None = None,
         task: Annotated[str | None, Query(description="Only this task's model calls.")] = None,
+        limit: Limit = 100,
+        cursor: Cursor = None,
     ) -> dict[str, Any]:
         async with pool.acquire() as conn:
-            result = await queries.spend(
+            result = await spend.spend(
                 conn,
                 group_by=group_by,
                 since=parse_time(since, "since"),
                 until=parse_time(until, "until"),
                 system=system,
                 task=task,
+                limit=limit,
+                cursor=cursor,
             )
         return _encoded(result)
 
@@ -242,10 +246,17 @@ def create_app(pool: asyncpg.Pool, decide: Decider | None = None) -> FastAPI:
         return _encoded({"items": items, "next_cursor": next_cursor})
 
     @app.get("/v1/approvals", tags=["approvals"], summary="Approvals, by status")
-    async def get_approvals(who: Audit, status: ApprovalStatus | None = None) -> dict[str, Any]:
+    async def get_approvals(
+        who: Audit,
+        status: ApprovalStatus | None = None,
+        limit: Limit = 100,
+        cursor: Cursor = None,
+    ) -> dict[str, Any]:
         async with pool.acquire() as conn:
-            items = await queries.approvals(conn, status=status)
-        return _encoded({"items": items})
+            items, next_cursor = await queries.approvals(
+                conn, status=status, limit=limit, cursor=cursor
+            )
+        return _encoded({"items": items, "next_cursor": next_cursor})
 
     async def _decide(
         approval_id: str, granted: bool, who: Principal, body: DecisionBody | None

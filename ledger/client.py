@@ -37,14 +37,19 @@ class LedgerClient:
 
     def pages(self, path: str, **params: Any) -> list[Any]:
         """Every item of a paginated list."""
-        items: list[Any] = []
-        cursor: str | None = None
-        while True:
+        items: list[Any] = self.all_pages(path, "items", **params)["items"]
+        return items
+
+    def all_pages(self, path: str, key: str, **params: Any) -> dict[str, Any]:
+        """The first page, with `key` holding the items of every page (`groups` of spend)."""
+        first: dict[str, Any] = self.get(path, **params)
+        cursor = first.get("next_cursor")
+        while cursor:
             page = self.get(path, **params, cursor=cursor)
-            items.extend(page["items"])
+            first[key].extend(page[key])
             cursor = page.get("next_cursor")
-            if not cursor:
-                return items
+        first["next_cursor"] = None
+        return first
 
     def _call(self, method: str, path: str, **kwargs: Any) -> Any:
         try:

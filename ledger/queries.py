@@ -1,33 +1,18 @@
-"""Read queries behind the API: tasks, audit trail, spend, denials, approvals."""
+"""Read queries behind the API: tasks, audit trail, denials, approvals (spend: `ledger.spend`).
+
+Every list comes in pages: `limit` items and an opaque `next_cursor` (None on the last page),
+keyed on the columns the list is ordered by.
+"""
 
 from __future__ import annotations
 
 import base64
 import json
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Any
 
 import asyncpg
-
-GroupBy = Literal["system", "agent", "model", "task", "day"]
-
-_SPEND_KEY = {
-    "system": "system",
-    "agent": "agent",
-    "model": "model",
-    "day": "to_char(date_trunc('day', hour AT TIME ZONE 'UTC'), 'YYYY-MM-DD')",
-}
-
-
-_TASK_SPEND_KEY = {
-    "system": "system",
-    "agent": "agent",
-    "model": "data->>'model'",
-    "task": "task_id",
-    "day": "to_char(date_trunc('day', at AT TIME ZONE 'UTC'), 'YYYY-MM-DD')",
-}
-"""Group keys over one task's `model.called` events (the rollups are not per task)."""
 
 
 class BadCursor(ValueError):
@@ -53,7 +38,16 @@ def decode_cursor(cursor: str, size: int) -> list[str]:
     return parts
 
 
-def _usd(value: Decimal | None) -> float | None:
+def cursor_time(text: str) -> datetime:
+    """A time a cursor holds (in UTC; a forged one out of range is a bad cursor, not a 500)."""
+    try:
+        parsed = datetime.fromisoformat(text)
+        return parsed.astimezone(UTC) if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    except (ValueError, OverflowError) as exc:
+        raise BadCursor("cursor is not one this API returned") from exc
+
+
+def usd(value: Decimal | None) -> float | None:
     return None if value is None else float(value)
 
 
@@ -71,7 +65,7 @@ def task_summary(row: asyncpg.Record) -> dict[str, Any]:
         "output_tokens": row["output_tokens"],
         "cached_tokens": row["cached_tokens"],
         "total_tokens": row["input_tokens"] + row["output_tokens"],
-        "cost_usd": _usd(row["cost_usd"]),
+        "cost_usd": usd(row["cost_usd"]),
         "events": row["events"],
         "error": row["error"],
     }
@@ -91,10 +85,7 @@ async def list_tasks(
     after_id: str | None = None
     if cursor:
         at_text, after_id = decode_cursor(cursor, 2)
-        try:
-            after_at = datetime.fromisoformat(at_text)
-        except ValueError as exc:
-            raise BadCursor("cursor is not one this API returned") from exc
+        after_at = cursor_time(at_text)
     rows = await conn.fetch(
         """
         SELECT * FROM tasks
@@ -158,108 +149,6 @@ async def task_events(
     return items, next_cursor
 
 
-async def spend(
-    conn: asyncpg.Connection,
-    *,
-    group_by: GroupBy,
-    since: datetime | None,
-    until: datetime | None,
-    system: str | None,
-    task: str | None = None,
-) -> dict[str, Any]:
-    if task is not None:
-        # One task: straight from its events (UNIQUE (task_id, seq) indexes them).
-        rows = await conn.fetch(
-            f"""
-            SELECT {_TASK_SPEND_KEY[group_by]} AS key, count(*)::bigint AS calls,
-                   count(*) FILTER (WHERE data->'cost_usd' IS NULL
-                                       OR jsonb_typeof(data->'cost_usd') = 'null')::bigint
-                       AS unpriced_calls,
-                   coalesce(sum((data->>'input_tokens')::bigint), 0)::bigint AS input_tokens,
-                   coalesce(sum((data->>'output_tokens')::bigint), 0)::bigint AS output_tokens,
-                   coalesce(sum((data->>'cached_tokens')::bigint), 0)::bigint AS cached_tokens,
-                   coalesce(sum((data->>'cost_usd')::numeric), 0) AS cost_usd
-            FROM events
-            WHERE task_id = $1 AND type = 'model.called'
-              AND ($2::timestamptz IS NULL OR at >= $2) AND ($3::timestamptz IS NULL OR at < $3)
-              AND ($4::text IS NULL OR system = $4)
-            GROUP BY 1 ORDER BY sum((data->>'cost_usd')::numeric) DESC NULLS LAST, 1
-            """,
-            task,
-            since,
-            until,
-            system,
-        )
-    elif group_by == "task":
-        rows = await conn.fetch(
-            """
-            SELECT task_id AS key, model_calls AS calls, unpriced_calls, input_tokens,
-                   output_tokens, cached_tokens, cost_usd
-            FROM tasks
-            WHERE model_calls > 0 AND ($1::timestamptz IS NULL OR created_at >= $1)
-              AND ($2::timestamptz IS NULL OR created_at < $2)
-              AND ($3::text IS NULL OR system = $3)
-            ORDER BY cost_usd DESC, task_id
-            """,
-            since,
-            until,
-            system,
-        )
-    else:
-        key = _SPEND_KEY[group_by]
-        rows = await conn.fetch(
-            f"""
-            SELECT {key} AS key, sum(calls)::bigint AS calls,
-                   sum(unpriced_calls)::bigint AS unpriced_calls,
-                   sum(input_tokens)::bigint AS input_tokens,
-                   sum(output_tokens)::bigint AS output_tokens,
-                   sum(cached_tokens)::bigint AS cached_tokens, sum(cost_usd) AS cost_usd
-            FROM spend_hourly
-            WHERE ($1::timestamptz IS NULL OR hour >= date_trunc('hour', $1::timestamptz))
-              AND ($2::timestamptz IS NULL OR hour < $2)
-              AND ($3::text IS NULL OR system = $3)
-            GROUP BY 1 ORDER BY sum(cost_usd) DESC, 1
-            """,
-            since,
-            until,
-            system,
-        )
-    groups = []
-    total: dict[str, Any] = {
-        "calls": 0,
-        "unpriced_calls": 0,
-        "input_tokens": 0,
-        "output_tokens": 0,
-        "cached_tokens": 0,
-        "total_tokens": 0,
-        "cost_usd": Decimal(0),
-    }
-    for r in rows:
-        group = {
-            "key": r["key"],
-            "calls": r["calls"],
-            "unpriced_calls": r["unpriced_calls"],
-            "input_tokens": r["input_tokens"],
-            "output_tokens": r["output_tokens"],
-            "cached_tokens": r["cached_tokens"],
-            "total_tokens": r["input_tokens"] + r["output_tokens"],
-            "cost_usd": _usd(r["cost_usd"]),
-        }
-        groups.append(group)
-        for name in total:
-            total[name] += r[name] if name != "total_tokens" else group["total_tokens"]
-    return {
-        "group_by": group_by,
-        "since": since,
-        "until": until,
-        "system": system,
-        "task": task,
-        "groups": groups,
-        "total": {**total, "cost_usd": float(total["cost_usd"])},
-        "note": "cost_usd sums the calls with a known price; unpriced_calls had none",
-    }
-
-
 async def denials(
     conn: asyncpg.Connection,
     *,
@@ -273,10 +162,7 @@ async def denials(
     after_id: str | None = None
     if cursor:
         at_text, after_id = decode_cursor(cursor, 2)
-        try:
-            after_at = datetime.fromisoformat(at_text)
-        except ValueError as exc:
-            raise BadCursor("cursor is not one this API returned") from exc
+        after_at = cursor_time(at_text)
     rows = await conn.fetch(
         """
         SELECT event_id, task_id, system, agent, step_id, at, data::text AS data FROM events
@@ -319,20 +205,41 @@ async def denials(
     return items, next_cursor
 
 
-async def approvals(conn: asyncpg.Connection, *, status: str | None) -> list[dict[str, Any]]:
+async def approvals(
+    conn: asyncpg.Connection, *, status: str | None, limit: int, cursor: str | None
+) -> tuple[list[dict[str, Any]], str | None]:
+    """Oldest request first; approvals with no request time (a decision seen first) last."""
+    after_at: datetime | None = None
+    after_id: str | None = None
+    if cursor:
+        at_text, after_id = decode_cursor(cursor, 2)
+        after_at = cursor_time(at_text) if at_text else None
     rows = await conn.fetch(
         "SELECT approval_id, task_id, system, agent, step_id, action, tool, model,"
         " arguments::text AS arguments, reason, status, requested_at, expires_at, decided_by,"
         " decided_at, decision_reason FROM approvals"
-        " WHERE $1::text IS NULL OR status = $1 ORDER BY requested_at NULLS LAST, approval_id",
+        " WHERE ($1::text IS NULL OR status = $1)"
+        "   AND ($3::text IS NULL"
+        "        OR ($2::timestamptz IS NULL AND requested_at IS NULL AND approval_id > $3)"
+        "        OR ($2::timestamptz IS NOT NULL"
+        "            AND (requested_at IS NULL OR (requested_at, approval_id) > ($2, $3))))"
+        " ORDER BY requested_at NULLS LAST, approval_id LIMIT $4",
         status,
+        after_at,
+        after_id,
+        limit + 1,
     )
-    out = []
-    for r in rows:
+    items = []
+    for r in rows[:limit]:
         item = dict(r)
         item["arguments"] = json.loads(r["arguments"])
-        out.append(item)
-    return out
+        items.append(item)
+    next_cursor = None
+    if len(rows) > limit:
+        last = rows[limit - 1]
+        at = last["requested_at"]
+        next_cursor = encode_cursor(at.isoformat() if at else "", last["approval_id"])
+    return items, next_cursor
 
 
 async def approval_status(conn: asyncpg.Connection, approval_id: str) -> str | None:

@@ -184,8 +184,15 @@ def spend_command(
 ) -> None:
     """Tokens and USD of model calls, grouped; calls without a known price are counted apart."""
     with _ledger_client() as client:
-        result = client.get(
-            "/v1/spend", group_by=by, since=since, until=until, system=system, task=task
+        result = client.all_pages(
+            "/v1/spend",
+            "groups",
+            group_by=by,
+            since=since,
+            until=until,
+            system=system,
+            task=task,
+            limit=1000,
         )
     rows = [
         {
