@@ -7,9 +7,8 @@ a bad parameter (FastAPI's 422 validation errors included), 404 for an unknown t
 
 from __future__ import annotations
 
-import re
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal, Protocol
 
 import asyncpg
@@ -22,14 +21,12 @@ from pydantic import BaseModel, Field
 
 from ledger import queries, spend
 from ledger.auth import Principal, Scope, lookup
+from ledger.durations import is_duration, parse_duration
 
 API_TITLE = "Podium ledger API"
 
 TaskStatus = Literal["unknown", "requested", "running", "succeeded", "failed"]
 ApprovalStatus = Literal["pending", "granted", "denied", "expired"]
-
-_RELATIVE = re.compile(r"^(\d+)([smhdw])$")
-_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 
 
 class ApprovalUnknown(LookupError):
@@ -63,16 +60,19 @@ def parse_time(value: str | None, name: str) -> datetime | None:
     """
     if value is None or value == "":
         return None
-    match = _RELATIVE.match(value)
+    out_of_range = HTTPException(
+        400, f"{name}: {value!r} is out of range; use a time between years 1 and 9999 UTC"
+    )
+    if is_duration(value):
+        try:
+            return datetime.now(UTC) - parse_duration(value)
+        except (OverflowError, ValueError):
+            raise out_of_range from None
     try:
-        if match:
-            return datetime.now(UTC) - timedelta(**{_UNITS[match[2]]: int(match[1])})
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
         return parsed.astimezone(UTC) if parsed.tzinfo else parsed.replace(tzinfo=UTC)
     except OverflowError:
-        raise HTTPException(
-            400, f"{name}: {value!r} is out of range; use a time between years 1 and 9999 UTC"
-        ) from None
+        raise out_of_range from None
     except ValueError:
         raise HTTPException(
             400, f"{name}: {value!r} is not a time; use RFC 3339 (2025-01-31T00:00:00Z) or 7d/24h"

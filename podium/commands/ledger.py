@@ -1,6 +1,6 @@
 """`podium ledger`, and the commands over the ledger: logs, spend, trace, audit, token, get task.
 
-`podium ledger` runs the service; `audit verify` and `token create` talk to PostgreSQL directly
+`podium ledger` runs the service; `audit verify` and `token ...` talk to PostgreSQL directly
 (an auditor recomputes the chains from the rows themselves); the rest use the HTTP API.
 """
 
@@ -120,9 +120,13 @@ def token_create_command(
     save: Annotated[
         bool, typer.Option("--save", help="Also write it to .podium/api-token (mode 600).")
     ] = False,
+    expires_in: Annotated[
+        str | None, typer.Option("--expires-in", help="Valid for 30d, 12h, 2w... (else forever).")
+    ] = None,
 ) -> None:
     """Create an API token; it is printed once and stored only as its SHA-256."""
     from ledger.auth import Scope, create_token
+    from ledger.durations import parse_duration
     from podium import composition
 
     known = [str(s) for s in Scope]
@@ -133,10 +137,47 @@ def token_create_command(
             param_hint="--scope",
         )
     scopes = [Scope(s) for s in scope]
-    token: str = _with_db(lambda conn, _schema: create_token(conn, name, scopes))
+    try:
+        lifetime = None if expires_in is None else parse_duration(expires_in)
+        if lifetime is not None and lifetime.total_seconds() <= 0:
+            raise ValueError(f"{expires_in!r} is no time at all; a token must live a while")
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--expires-in") from None
+    token: str = _with_db(
+        lambda conn, _schema: create_token(conn, name, scopes, expires_in=lifetime)
+    )
     typer.echo(token)
     if save:
         err_console.print(f"ledger API token saved to {composition.save_api_token(token)}")
+
+
+def token_list_command(output: OutputOption = OutputFormat.TABLE) -> None:
+    """The API tokens (revoked and expired ones too); never the tokens themselves."""
+    from ledger.auth import list_tokens
+
+    tokens = [t.as_dict() for t in _with_db(lambda conn, _schema: list_tokens(conn))]
+    rows = [
+        {
+            **{k: f"{v:%Y-%m-%d %H:%M:%S}" if isinstance(v, datetime) else v for k, v in t.items()},
+            "scopes": ", ".join(t["scopes"]),
+        }
+        for t in tokens
+    ]
+    columns = ["id", "name", "scopes", "created_at", "expires_at", "last_used_at", "revoked_at"]
+    emit(tokens, output, rows=rows, columns=columns, title="API tokens (UTC)")
+
+
+def token_revoke_command(
+    token: Annotated[str, typer.Argument(help="The token's id, or its name if only one has it.")],
+) -> None:
+    """Revoke an API token: from now on it is a 401."""
+    from ledger.auth import revoke_token
+
+    info, newly = _with_db(lambda conn, _schema: revoke_token(conn, token))
+    if newly:
+        console.print(f"revoked token {info.id} ({info.name})")
+    else:
+        console.print(f"token {info.id} ({info.name}) was revoked already, at {info.revoked_at}")
 
 
 def logs_command(task: str, output: OutputOption = OutputFormat.TABLE) -> None:
@@ -339,6 +380,8 @@ def register(app: typer.Typer) -> None:
     app.command("trace", rich_help_panel=TASKS)(trace_command)
     audit_app.command("verify")(verify_command)
     token_app.command("create")(token_create_command)
+    token_app.command("list")(token_list_command)
+    token_app.command("revoke")(token_revoke_command)
     app.add_typer(audit_app, name="audit", rich_help_panel=ADMIN)
     app.add_typer(token_app, name="token", rich_help_panel=ADMIN)
     try:

@@ -1,13 +1,15 @@
-"""`since`/`until` of the API: every value a client can send is a time, or a 400 naming it."""
+"""`since`/`until` of the API: every value a client can send is a time, or a 400 naming it; and
+the durations they (and `podium token create --expires-in`) are written in."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from fastapi import HTTPException
 
 from ledger.api import parse_time
+from ledger.durations import parse_duration
 
 OUT_OF_RANGE = [
     "999999999d",
@@ -46,3 +48,23 @@ def test_times_at_the_edges_of_the_range_are_kept_in_utc(value: str, expected: d
 def test_a_long_duration_within_range_is_a_time() -> None:
     parsed = parse_time("100000d", "since")
     assert parsed is not None and parsed.year < datetime.now(UTC).year - 270
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("30d", timedelta(days=30)),
+        ("12h", timedelta(hours=12)),
+        ("90m", timedelta(minutes=90)),
+        ("45s", timedelta(seconds=45)),
+        ("2w", timedelta(weeks=2)),
+    ],
+)
+def test_durations(text: str, expected: timedelta) -> None:
+    assert parse_duration(text) == expected
+
+
+@pytest.mark.parametrize("text", ["", "1y", "d", "-3d", "1.5h", "12 h", "99999999999999999999d"])
+def test_what_is_not_a_duration_says_how_to_write_one(text: str) -> None:
+    with pytest.raises(ValueError, match="30d"):
+        parse_duration(text)
