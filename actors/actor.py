@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
 import time
 import uuid
 from collections.abc import Callable
@@ -48,6 +47,7 @@ from manifests.models import ModelEndpoint
 from podium.core import tracing
 from podium.core.errors import TransientError
 from podium.core.logs import log_context
+from podium.core.retry import backoff_delay
 from podium.core.settings import KafkaSettings
 from topics.codec import MalformedMessage, decode, encode, headers_for
 from topics.kafka import make_producer
@@ -74,6 +74,8 @@ DEFAULT_APPROVAL_TTL_S = 3600.0
 """Expiry of an approval whose decision does not say (a policy service that predates
 `Decision.approval_expires_at`)."""
 CATALOG_WAIT_S = 5.0
+STEP_RETRY_MAX_DELAY_S = 60.0
+"""The longest wait between two runs of a step (the task's deadline bounds it too)."""
 
 
 class CatalogSource(Protocol):
@@ -81,13 +83,6 @@ class CatalogSource(Protocol):
 
     @property
     def catalog(self) -> Catalog: ...
-
-
-class StaticCatalog:
-    """A fixed catalog (tests, golden runs): the same shape as the watcher's `catalog`."""
-
-    def __init__(self, catalog: Catalog) -> None:
-        self.catalog = catalog
 
 
 class CatalogTools:
@@ -322,7 +317,11 @@ class ActorService:
                 deadline_left = (
                     step.deadline.timestamp() - time.time() if step.deadline else float("inf")
                 )
-                delay = random.uniform(0, self._settings.step_retry_backoff_s * 2 ** (attempt - 1))
+                delay = backoff_delay(
+                    attempt,
+                    base_delay_s=self._settings.step_retry_backoff_s,
+                    max_delay_s=STEP_RETRY_MAX_DELAY_S,
+                )
                 if attempt == attempts or delay >= deadline_left:
                     return Failed(
                         error=f"{self.agent}: transient errors exhausted after {attempt} "

@@ -67,10 +67,6 @@ class JoinStore:
             return None
         return merged_step(node, key, list(arrived.values()))
 
-    @staticmethod
-    def waiting(ctx: PartitionContext) -> int:
-        return sum(1 for key in ctx.state if key.startswith("join:"))
-
 
 def abandoned_notices(step: Step, error: str) -> list[Step]:
     """The notices a failed step sends to the joins it was on its way to, innermost last."""

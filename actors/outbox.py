@@ -25,7 +25,6 @@ from topics.messages import (
     StepCompletedData,
     StepFailedData,
     StepOutput,
-    StepStartedData,
     TaskCompleted,
     TaskCompletedData,
     TaskFailed,
@@ -78,16 +77,6 @@ class OutboxBuilder:
 
     def step(self, outbox: Outbox, step: Step) -> None:
         self.raw(outbox, self._names.agent(step.agent), step.task_id, step)
-
-    def started(self, outbox: Outbox, step: Step) -> None:
-        self.event(
-            outbox,
-            step,
-            StepStartedData(
-                upstream=[u.step_id for u in step.upstream],
-                iteration=step.iterations.get(step.agent, 0) + 1,
-            ),
-        )
 
     def completed(
         self,

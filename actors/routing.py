@@ -36,28 +36,25 @@ def step_digest(*parts: str) -> str:
     return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:16]
 
 
-_digest = step_digest
-
-
 def entry_step_id(task_id: str, agent: str, index: int) -> str:
-    return f"{agent}-{_digest(task_id, 'entry', agent, str(index))}"
+    return f"{agent}-{step_digest(task_id, 'entry', agent, str(index))}"
 
 
 def child_step_id(parent_step_id: str, agent: str, index: int) -> str:
-    return f"{agent}-{_digest(parent_step_id, agent, str(index))}"
+    return f"{agent}-{step_digest(parent_step_id, agent, str(index))}"
 
 
 def join_step_id(join_id: str, agent: str) -> str:
-    return f"{agent}-{_digest(join_id, 'join', agent)}"
+    return f"{agent}-{step_digest(join_id, 'join', agent)}"
 
 
 def delegated_step_id(supervisor_step_id: str, tool_call_id: str, worker: str) -> str:
-    return f"{worker}-{_digest(supervisor_step_id, 'delegate', tool_call_id, worker)}"
+    return f"{worker}-{step_digest(supervisor_step_id, 'delegate', tool_call_id, worker)}"
 
 
 def resumed_step_id(agent: str, parked_step_id: str, reason: str, token: str) -> str:
     """The id of a parked step's continuation (after a delegation or an approval)."""
-    return f"{agent}-{_digest(parked_step_id, 'resume', reason, token)}"
+    return f"{agent}-{step_digest(parked_step_id, 'resume', reason, token)}"
 
 
 @dataclass(frozen=True, slots=True)
