@@ -19,8 +19,8 @@ from datetime import timedelta
 
 from aiokafka import ConsumerRecord
 
-from actors.actor import CatalogSource
 from actors.outbox import OutboxBuilder, _pseudo_step, _readable_key
+from actors.ports import CatalogSource
 from actors.routing import entry_steps
 from actors.settings import DispatcherSettings
 from actors.transactions import Outbox, PartitionContext, TransactionalProcessor

@@ -8,7 +8,8 @@ on assignment; so the waiting state survives the crash of its replica. When the 
 arrives, the merged step runs once and the key is deleted (a tombstone).
 
 When a branch fails, the task fails, and its transaction also sends a notice (a `Step` with
-`abandoned` set) to every join on the failed step's join stack. A notice counts as that branch's
+`abandoned` set, `actors.transition.abandoned_notices`) to every join on the failed step's join
+stack. A notice counts as that branch's
 arrival: once every branch is accounted for, the key is deleted and the join does not run. So a
 failed task leaves no waiting state behind, and a late branch never runs the join.
 """
@@ -19,8 +20,7 @@ import logging
 
 import msgspec
 
-from actors.delegation import supervisor_stack
-from actors.routing import join_key, join_stack_of, merged_step, step_digest
+from actors.routing import join_key, merged_step
 from actors.transactions import Outbox, PartitionContext
 from topics.messages import Step
 from topics.routing import RouteNode
@@ -66,30 +66,3 @@ class JoinStore:
             )
             return None
         return merged_step(node, key, list(arrived.values()))
-
-
-def abandoned_notices(step: Step, error: str) -> list[Step]:
-    """The notices a failed step sends to the joins it was on its way to, innermost last."""
-    stack = join_stack_of(step) or supervisor_stack(step)
-    notices: list[Step] = []
-    for depth, ticket in enumerate(stack):
-        if not ticket.join_agent:
-            continue  # an older writer's ticket: the join is unknown
-        notices.append(
-            Step(
-                task_id=step.task_id,
-                system=step.system,
-                agent=ticket.join_agent,
-                step_id=f"{ticket.join_agent}-"
-                + step_digest(ticket.join_id, "abandoned", ticket.branch),
-                task_input=step.task_input,
-                iterations=dict(step.iterations),
-                model_calls=dict(step.model_calls),
-                join=ticket,
-                deadline=step.deadline,
-                usage=step.usage,
-                join_stack=stack[: depth + 1],
-                abandoned=error[:2000] or "failed",
-            )
-        )
-    return notices

@@ -13,6 +13,14 @@ from typing import Any
 from aiokafka import ConsumerRecord
 
 from actors.transactions import Outbox, OutRecord
+from actors.transition import (
+    CompleteTask,
+    EmitEvent,
+    FailStep,
+    RequestApproval,
+    SendStep,
+    Transition,
+)
 from podium.core import tracing
 from topics.codec import encode, headers_dict, headers_for
 from topics.messages import (
@@ -22,7 +30,6 @@ from topics.messages import (
     PathUsage,
     Payload,
     Step,
-    StepCompletedData,
     StepFailedData,
     StepOutput,
     TaskCompleted,
@@ -78,38 +85,20 @@ class OutboxBuilder:
     def step(self, outbox: Outbox, step: Step) -> None:
         self.raw(outbox, self._names.agent(step.agent), step.task_id, step)
 
-    def completed(
-        self,
-        outbox: Outbox,
-        step: Step,
-        output: StepOutput,
-        turns: int,
-        next_agents: list[str],
-        loop_exit: str | None,
-    ) -> None:
-        self.event(
-            outbox,
-            step,
-            StepCompletedData(
-                output=output.output,
-                outcome=output.outcome,
-                next=next_agents,
-                model_turns=turns,
-                loop_exit=loop_exit,
-            ),
-        )
-
-    def delegated(self, outbox: Outbox, step: Step, worker: Step) -> None:
-        """A supervisor step parked on a delegation: it completes when the worker answers."""
-        self.event(
-            outbox,
-            step,
-            StepCompletedData(
-                output=f"(delegated to {worker.agent})",
-                next=[worker.agent],
-            ),
-            suffix=f"delegated:{worker.step_id}",
-        )
+    def apply(self, outbox: Outbox, step: Step, transition: Transition, *, dlq: str) -> None:
+        """The records of `step`'s transition, in order; a failure's dead letter goes to `dlq`."""
+        for effect in transition.effects:
+            if isinstance(effect, SendStep):
+                self.step(outbox, effect.step)
+            elif isinstance(effect, EmitEvent):
+                self.event(outbox, step, effect.payload, suffix=effect.suffix)
+            elif isinstance(effect, CompleteTask):
+                self.task_completed(outbox, step, effect.output, usage=effect.usage)
+            elif isinstance(effect, FailStep):
+                self.fail_step(outbox, step, effect.error, dlq=dlq, usage=effect.usage)
+            else:
+                assert isinstance(effect, RequestApproval)
+                self.raw(outbox, self._names.approvals, step.task_id, effect.request)
 
     def task_completed(
         self, outbox: Outbox, step: Step, output: StepOutput, *, usage: PathUsage

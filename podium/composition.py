@@ -17,7 +17,8 @@ import os
 import uuid
 from pathlib import Path
 
-from actors.actor import ActorService, CatalogTools
+from actors.actor import ActorService
+from actors.catalog_tools import CatalogTools
 from actors.dispatcher import DispatcherService
 from actors.settings import ActorSettings, DispatcherSettings
 from ledger.api import ApprovalDecided, ApprovalUnknown, Decider

@@ -16,7 +16,8 @@ from typing import Any
 import pytest
 from aiokafka import TopicPartition
 
-from actors.actor import ActorService, CatalogTools
+from actors.actor import ActorService
+from actors.catalog_tools import CatalogTools
 from actors.dispatcher import DispatcherService
 from actors.settings import ActorSettings, DispatcherSettings
 from manifests.apply import apply_paths

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from aiokafka import TopicPartition
 
-from actors.joins import JoinStore, abandoned_notices
+from actors.joins import JoinStore
 from actors.routing import Route, join_target, next_steps
 from actors.transactions import Outbox, PartitionContext
+from actors.transition import abandoned_notices
 from topics.messages import PathUsage, Step, StepOutput
 from topics.routing import JoinRule, RouteEdge, RouteNode, RoutingTable
 

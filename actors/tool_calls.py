@@ -1,0 +1,155 @@
+"""The tool calls of a step: `delegate` parks the step for a worker; any other tool is authorized
+(the policy may allow, deny, or ask a person's approval, which parks the step), run with an
+idempotency key, and recorded as `tool.called` at call time."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Any
+
+from actors._step_run import StepRun, tool_message
+from actors.conversation import Conversation
+from actors.delegation import DELEGATE_TOOL, parse_delegation
+from actors.providers.base import ToolCall
+from actors.results import AwaitingApproval, Delegated, LoopResult
+from actors.tools.base import ToolInvocation, ToolResult
+from actors.tools.redaction import redact_arguments
+from podium.core import tracing
+from podium.core.errors import PermanentError, TransientError
+from topics.messages import Action, DecisionKind, ToolCalledData
+
+
+async def tool_call(run: StepRun, conv: Conversation, call: ToolCall) -> LoopResult | None:
+    profile = run.profile
+    if call.name == DELEGATE_TOOL and profile.delegates:
+        worker, instruction, problem = parse_delegation(call, profile.delegates)
+        if problem is not None:
+            conv.messages.append(tool_message(call, problem))
+            return None
+        return Delegated(
+            worker=worker,
+            instruction=instruction,
+            tool_call_id=call.id,
+            state={"conversation": conv.dump()},
+            model_calls=run.model_calls,
+        )
+    if call.name not in profile.tools:
+        conv.messages.append(
+            tool_message(call, f"error: tool {call.name!r} is not available to you")
+        )
+        return None
+    index = conv.call_index
+    conv.call_index += 1
+    decision = await run.authorize(
+        action=Action.TOOL_CALL,
+        tool=call.name,
+        arguments=call.arguments,
+        step_number=conv.turns,
+        call_index=index,
+    )
+    if decision.decision == DecisionKind.APPROVAL_REQUIRED and decision.approval_id:
+        conv.call_index = index  # the approved call keeps its index
+        conv.pending.insert(0, call)
+        return AwaitingApproval(
+            approval_id=decision.approval_id,
+            decision=decision,
+            tool_call=call,
+            state={"conversation": conv.dump()},
+            model_calls=run.model_calls,
+        )
+    if decision.decision != DecisionKind.ALLOW:
+        await _denied(run, conv, call, decision.request_id, index, decision.reason)
+        return None
+    await _execute(run, conv, call, decision.request_id, index)
+    return None
+
+
+async def resolve_approval(
+    run: StepRun, conv: Conversation, call: ToolCall, approval: dict[str, Any]
+) -> None:
+    index = conv.call_index
+    conv.call_index += 1
+    verdict = str(approval.get("decision", ""))
+    approval_id = str(approval.get("approval_id", ""))
+    if verdict != "granted":
+        reason = str(approval.get("reason") or f"approval {verdict or 'missing'}")
+        await _denied(run, conv, call, "", index, f"a person did not approve it: {reason}")
+        return
+    decision = await run.authorize(
+        action=Action.TOOL_CALL,
+        tool=call.name,
+        arguments=call.arguments,
+        step_number=conv.turns,
+        call_index=index,
+        approval_id=approval_id,
+    )
+    if decision.decision != DecisionKind.ALLOW:
+        await _denied(run, conv, call, decision.request_id, index, decision.reason)
+        return
+    await _execute(run, conv, call, decision.request_id, index)
+
+
+async def _execute(
+    run: StepRun, conv: Conversation, call: ToolCall, request_id: str, index: int
+) -> None:
+    step = run.step
+    key = f"{step.task_id}/{step.step_id}/{index}"
+    started = time.monotonic()
+    async with tracing.span(
+        f"tool {call.name}",
+        attributes={"podium.tool": call.name, "podium.idempotency_key": key},
+    ):
+        try:
+            result = await run.tools.invoke(
+                ToolInvocation(
+                    tool=call.name,
+                    arguments=call.arguments,
+                    idempotency_key=key,
+                    timeout_s=max(0.1, run.remaining()),
+                )
+            )
+        except PermanentError as exc:
+            result = ToolResult(ok=False, content=f"error: {exc}", error=str(exc))
+        except TransientError as exc:
+            result = ToolResult(
+                ok=False, content="error: the tool is unavailable right now", error=str(exc)
+            )
+        tracing.annotate(**{"podium.tool.ok": result.ok})
+        if not result.ok:
+            tracing.mark_error(result.error or "tool error")
+    await run.usage.emit(
+        step,
+        ToolCalledData(
+            request_id=request_id,
+            tool=call.name,
+            arguments=redact_arguments(call.arguments),
+            status="ok" if result.ok else "error",
+            latency_ms=(time.monotonic() - started) * 1000,
+            idempotency_key=key,
+            error=result.error[:500],
+        ),
+        agent=run.profile.name,
+    )
+    conv.messages.append(tool_message(call, result.content))
+
+
+async def _denied(
+    run: StepRun, conv: Conversation, call: ToolCall, request_id: str, index: int, reason: str
+) -> None:
+    step = run.step
+    await run.usage.emit(
+        step,
+        ToolCalledData(
+            request_id=request_id or uuid.uuid4().hex,
+            tool=call.name,
+            arguments=redact_arguments(call.arguments),
+            status="denied",
+            idempotency_key=f"{step.task_id}/{step.step_id}/{index}",
+            error=reason[:500],
+        ),
+        agent=run.profile.name,
+    )
+    conv.messages.append(
+        tool_message(call, f"denied: the call to {call.name} was not allowed ({reason})")
+    )
