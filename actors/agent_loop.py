@@ -16,7 +16,6 @@ import asyncio
 
 from actors._step_run import StepRun, StepTimeout
 from actors.conversation import Conversation, first_messages
-from actors.delegation import DELEGATE_TOOL
 from actors.model_calls import model_call
 from actors.ports import Gate, ToolBox, UsageSink
 from actors.profile import AgentProfile
@@ -24,7 +23,7 @@ from actors.providers.base import ChatMessage
 from actors.results import Failed, Finished, LoopResult
 from actors.tool_calls import resolve_approval, tool_call
 from podium.core.errors import PermanentError, TransientError
-from topics.messages import PathUsage, Step
+from topics.messages import ApprovalResume, DelegationResume, PathUsage, Step
 
 
 class AgentLoop:
@@ -70,22 +69,23 @@ class AgentLoop:
 
 async def _run(run: StepRun) -> LoopResult:
     step = run.step
-    if step.resume is not None:
-        conv = Conversation.load(step.resume.get("conversation", {}))
-        tool_result = step.resume.get("tool_result")
-        if isinstance(tool_result, dict):
-            conv.messages.append(
-                ChatMessage(
-                    role="tool",
-                    content=str(tool_result.get("content", "")),
-                    tool_call_id=str(tool_result.get("tool_call_id", "")),
-                    name=str(tool_result.get("name", DELEGATE_TOOL)),
-                )
+    resume = step.resume
+    if isinstance(resume, DelegationResume):
+        conv = Conversation.load(resume.conversation)
+        answer = resume.tool_result
+        conv.messages.append(
+            ChatMessage(
+                role="tool",
+                content=answer.content,
+                tool_call_id=answer.tool_call_id,
+                name=answer.name,
             )
-        approval = step.resume.get("approval")
-        if isinstance(approval, dict) and conv.pending:
+        )
+    elif isinstance(resume, ApprovalResume):
+        conv = Conversation.load(resume.conversation)
+        if resume.approval is not None and conv.pending:
             call = conv.pending.pop(0)
-            await resolve_approval(run, conv, call, approval)
+            await resolve_approval(run, conv, call, resume.approval)
     else:
         conv = Conversation(messages=first_messages(run.profile, step))
     try:

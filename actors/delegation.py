@@ -2,7 +2,8 @@
 
 A `delegate(agent, instruction)` call parks the supervisor: the worker gets a `Step` carrying a
 `Delegation` (the supervisor's conversation), and when the worker finishes, its transaction sends
-a `Step` back to the supervisor whose `resume` holds that conversation and the tool result. One
+a `Step` back to the supervisor whose `resume` (a `DelegationResume`) holds that conversation and
+the tool result. One
 delegation is in flight per supervisor step at a time; several `delegate` calls in one model turn
 run one after the other (the remaining calls travel in the parked conversation).
 """
@@ -16,7 +17,15 @@ import msgspec
 
 from actors.providers.base import ToolCall, ToolSpec
 from actors.routing import delegated_step_id, join_stack_of, resumed_step_id
-from topics.messages import Delegation, JoinTicket, PathUsage, Step, StepOutput
+from topics.messages import (
+    Delegation,
+    DelegationResume,
+    JoinTicket,
+    PathUsage,
+    Step,
+    StepOutput,
+    ToolAnswer,
+)
 
 DELEGATE_TOOL = "delegate"
 
@@ -55,7 +64,7 @@ def worker_step(
     worker: str,
     instruction: str,
     tool_call_id: str,
-    state: dict[str, Any],
+    conversation: dict[str, Any],
     model_calls: dict[str, int],
     usage: PathUsage | None = None,
 ) -> Step:
@@ -75,7 +84,7 @@ def worker_step(
             supervisor_step_id=parked.step_id,
             tool_call_id=tool_call_id,
             state={
-                **state,
+                "conversation": conversation,
                 "upstream": [
                     {
                         "agent": u.agent,
@@ -134,6 +143,7 @@ def return_step(
         if isinstance(u, dict)
     ]
     iterations = state.get("iterations")
+    conversation = state.get("conversation")
     stack = supervisor_stack(worker)
     return Step(
         task_id=worker.task_id,
@@ -150,14 +160,14 @@ def return_step(
         iterations=dict(iterations) if isinstance(iterations, dict) else dict(worker.iterations),
         model_calls=model_calls,
         join=stack[-1] if stack else None,
-        resume={
-            "conversation": state.get("conversation", {}),
-            "tool_result": {
-                "tool_call_id": delegation.tool_call_id,
-                "name": DELEGATE_TOOL,
-                "content": f"{worker.agent} answered:\n{output.output}",
-            },
-        },
+        resume=DelegationResume(
+            conversation=conversation if isinstance(conversation, dict) else {},
+            tool_result=ToolAnswer(
+                tool_call_id=delegation.tool_call_id,
+                name=DELEGATE_TOOL,
+                content=f"{worker.agent} answered:\n{output.output}",
+            ),
+        ),
         deadline=worker.deadline,
         usage=usage if usage is not None else worker.usage,
         join_stack=stack,

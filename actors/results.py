@@ -28,7 +28,8 @@ class Delegated:
     worker: str
     instruction: str
     tool_call_id: str
-    state: dict[str, Any]
+    conversation: dict[str, Any]
+    """The parked conversation (`Conversation.dump`)."""
     model_calls: int
 
 
@@ -37,7 +38,8 @@ class AwaitingApproval:
     approval_id: str
     decision: Decision
     tool_call: ToolCall
-    state: dict[str, Any]
+    conversation: dict[str, Any]
+    """The parked conversation (`Conversation.dump`)."""
     model_calls: int
 
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import time
 import uuid
-from typing import Any
 
 from actors._step_run import StepRun, tool_message
 from actors.conversation import Conversation
@@ -17,7 +16,7 @@ from actors.tools.base import ToolInvocation, ToolResult
 from actors.tools.redaction import redact_arguments
 from podium.core import tracing
 from podium.core.errors import PermanentError, TransientError
-from topics.messages import Action, DecisionKind, ToolCalledData
+from topics.messages import Action, ApprovalVerdict, DecisionKind, ToolCalledData
 
 
 async def tool_call(run: StepRun, conv: Conversation, call: ToolCall) -> LoopResult | None:
@@ -31,7 +30,7 @@ async def tool_call(run: StepRun, conv: Conversation, call: ToolCall) -> LoopRes
             worker=worker,
             instruction=instruction,
             tool_call_id=call.id,
-            state={"conversation": conv.dump()},
+            conversation=conv.dump(),
             model_calls=run.model_calls,
         )
     if call.name not in profile.tools:
@@ -55,7 +54,7 @@ async def tool_call(run: StepRun, conv: Conversation, call: ToolCall) -> LoopRes
             approval_id=decision.approval_id,
             decision=decision,
             tool_call=call,
-            state={"conversation": conv.dump()},
+            conversation=conv.dump(),
             model_calls=run.model_calls,
         )
     if decision.decision != DecisionKind.ALLOW:
@@ -66,14 +65,12 @@ async def tool_call(run: StepRun, conv: Conversation, call: ToolCall) -> LoopRes
 
 
 async def resolve_approval(
-    run: StepRun, conv: Conversation, call: ToolCall, approval: dict[str, Any]
+    run: StepRun, conv: Conversation, call: ToolCall, approval: ApprovalVerdict
 ) -> None:
     index = conv.call_index
     conv.call_index += 1
-    verdict = str(approval.get("decision", ""))
-    approval_id = str(approval.get("approval_id", ""))
-    if verdict != "granted":
-        reason = str(approval.get("reason") or f"approval {verdict or 'missing'}")
+    if approval.decision != "granted":
+        reason = approval.reason or f"approval {approval.decision}"
         await _denied(run, conv, call, "", index, f"a person did not approve it: {reason}")
         return
     decision = await run.authorize(
@@ -82,7 +79,7 @@ async def resolve_approval(
         arguments=call.arguments,
         step_number=conv.turns,
         call_index=index,
-        approval_id=approval_id,
+        approval_id=approval.approval_id,
     )
     if decision.decision != DecisionKind.ALLOW:
         await _denied(run, conv, call, decision.request_id, index, decision.reason)

@@ -38,6 +38,7 @@ from topics.messages import (
     Action,
     ApprovalRequest,
     ApprovalRequestedData,
+    ApprovalResume,
     AuthorizationRequest,
     PathUsage,
     Payload,
@@ -217,7 +218,7 @@ def _delegated(
         worker=result.worker,
         instruction=result.instruction,
         tool_call_id=result.tool_call_id,
-        state=result.state,
+        conversation=result.conversation,
         model_calls=model_calls,
         usage=usage,
     )
@@ -238,7 +239,7 @@ def _awaiting_approval(
     parked = msgspec.structs.replace(
         step,
         model_calls=model_calls,
-        resume={**result.state, "approval_for": result.tool_call.id},
+        resume=ApprovalResume(conversation=result.conversation, tool_call_id=result.tool_call.id),
         usage=usage,
     )
     # The policy service decides the expiry (its approval TTL); it expires the approval.

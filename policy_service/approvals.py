@@ -26,6 +26,8 @@ from topics.messages import (
     AnyApprovalRecord,
     ApprovalDecidedData,
     ApprovalDecision,
+    ApprovalResume,
+    ApprovalVerdict,
     EventType,
     event,
     utcnow,
@@ -169,17 +171,18 @@ async def decide_approval(
             attempt=request.step.attempt,
             source="policy",
         )
+        parked = request.step.resume
         resumed = msgspec.structs.replace(
             request.step,
-            resume={
-                **(request.step.resume or {}),
-                "approval": {
-                    "approval_id": approval_id,
-                    "decision": outcome,
-                    "decided_by": decided_by,
-                    "reason": reason,
-                },
-            },
+            resume=msgspec.structs.replace(
+                parked if isinstance(parked, ApprovalResume) else ApprovalResume(),
+                approval=ApprovalVerdict(
+                    approval_id=approval_id,
+                    decision=outcome,  # type: ignore[arg-type]
+                    decided_by=decided_by,
+                    reason=reason,
+                ),
+            ),
         )
         key = request.task_id.encode()
         async with producer.transaction():

@@ -22,12 +22,15 @@ from actors.transition import (
 )
 from topics.messages import (
     ApprovalRequestedData,
+    ApprovalResume,
     Decision,
     Delegation,
+    DelegationResume,
     JoinTicket,
     PathUsage,
     Step,
     StepCompletedData,
+    ToolAnswer,
 )
 from topics.routing import JoinRule, RouteEdge, RouteNode, RoutingTable
 
@@ -157,7 +160,7 @@ def test_delegation_parks_the_supervisor_and_the_answer_goes_back() -> None:
         worker="w1",
         instruction="collect the facts",
         tool_call_id="call-1",
-        state={"conversation": {"messages": [], "turns": 1}},
+        conversation={"messages": [], "turns": 1},
         model_calls=2,
     )
     after = run(sup, result, t)
@@ -174,7 +177,13 @@ def test_delegation_parks_the_supervisor_and_the_answer_goes_back() -> None:
     [answer] = back.steps
     assert answer.agent == "sup"
     assert answer.step_id == resumed_step_id("sup", "sup-1", "delegation", "call-1")
-    assert answer.resume is not None and back.completes_task is None
+    assert answer.resume == DelegationResume(
+        conversation={"messages": [], "turns": 1},
+        tool_result=ToolAnswer(
+            tool_call_id="call-1", name="delegate", content="w1 answered:\nfacts"
+        ),
+    )
+    assert back.completes_task is None
     assert completed(back).next == ["sup"]
 
 
@@ -187,7 +196,7 @@ def test_approval_parks_the_step_in_the_request() -> None:
         approval_id="ap",
         decision=decision,
         tool_call=call,
-        state={"conversation": {"messages": [], "turns": 1}},
+        conversation={"messages": [], "turns": 1},
         model_calls=1,
     )
     after = run(step("cautious"), result, table(node("cautious")))
@@ -198,7 +207,9 @@ def test_approval_parks_the_step_in_the_request() -> None:
     assert request.arguments["amount"] == 5 and request.arguments["api_key"] != "secret"
     parked = request.step
     assert parked.model_calls == {"cautious": 1} and parked.usage == USAGE
-    assert parked.resume is not None
+    assert parked.resume == ApprovalResume(
+        conversation={"messages": [], "turns": 1}, tool_call_id="call-7"
+    )
     [event] = [e for e in after.effects if isinstance(e, EmitEvent)]
     assert isinstance(event.payload, ApprovalRequestedData)
     assert event.suffix == "approval.requested:ap"

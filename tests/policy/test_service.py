@@ -31,6 +31,7 @@ from topics.kafka import make_consumer, make_producer
 from topics.messages import (
     Action,
     ApprovalRequest,
+    ApprovalResume,
     AuthorizationRequest,
     DeadLetter,
     Decision,
@@ -285,7 +286,9 @@ def parked(decision: Decision, t: str, *, expires_in_s: float = 3600) -> Approva
         agent="researcher",
         step_id="s1",
         task_input="pay the invoice",
-        resume={"conversation": [{"role": "user", "content": "pay"}]},
+        resume=ApprovalResume(
+            conversation={"messages": [{"role": "user", "content": "pay"}]}, tool_call_id="c1"
+        ),
     )
     assert decision.approval_id is not None
     return ApprovalRequest(
@@ -352,9 +355,11 @@ async def test_approval_survives_a_full_restart_and_resumes_the_step(
         )
 
     steps = await consume_decoded(harness.kafka, harness.names.agent("researcher"), 1, Step)
-    assert steps[0].resume is not None
-    assert steps[0].resume["approval"]["decision"] == "granted"
-    assert steps[0].resume["conversation"] == [{"role": "user", "content": "pay"}]
+    resume = steps[0].resume
+    assert isinstance(resume, ApprovalResume) and resume.approval is not None
+    assert (resume.approval.decision, resume.approval.decided_by) == ("granted", "alice")
+    assert resume.conversation == {"messages": [{"role": "user", "content": "pay"}]}
+    assert resume.tool_call_id == "c1"
 
     await harness.start_service()  # a fresh replica, nothing in memory
     resumed = await tool_call(authorizer, t, "wire-money", approval_id=asked.approval_id)
@@ -379,8 +384,9 @@ async def test_expired_approval_denies(harness: PolicyHarness) -> None:
     steps = await consume_decoded(
         harness.kafka, harness.names.agent("researcher"), 1, Step, timeout=30
     )
-    assert steps[0].resume is not None
-    assert steps[0].resume["approval"]["decision"] == "expired"
+    resume = steps[0].resume
+    assert isinstance(resume, ApprovalResume) and resume.approval is not None
+    assert resume.approval.decision == "expired"
     resumed = await tool_call(authorizer, t, "wire-money", approval_id=asked.approval_id)
     assert (resumed.decision, resumed.rule) == ("deny", "approval")
     assert "expired" in resumed.reason

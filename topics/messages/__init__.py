@@ -37,7 +37,18 @@ from topics.messages.payloads import (
 )
 from topics.messages.policy import Action, AuthorizationRequest, Decision, DecisionKind
 from topics.messages.results import AnyResult, TaskCompleted, TaskFailed, TaskResult
-from topics.messages.steps import Delegation, JoinTicket, PathUsage, Step, StepOutput
+from topics.messages.steps import (
+    ApprovalResume,
+    ApprovalVerdict,
+    Delegation,
+    DelegationResume,
+    JoinTicket,
+    PathUsage,
+    Resume,
+    Step,
+    StepOutput,
+    ToolAnswer,
+)
 from topics.messages.tasks import TaskRequested
 
 PUBLIC_MESSAGES: tuple[type[Message], ...] = (
@@ -66,11 +77,14 @@ __all__ = [
     "ApprovalDecision",
     "ApprovalRequest",
     "ApprovalRequestedData",
+    "ApprovalResume",
+    "ApprovalVerdict",
     "AuthorizationRequest",
     "DeadLetter",
     "Decision",
     "DecisionKind",
     "Delegation",
+    "DelegationResume",
     "Event",
     "EventType",
     "JSONValue",
@@ -84,6 +98,7 @@ __all__ = [
     "PathUsage",
     "Payload",
     "PolicyDecidedData",
+    "Resume",
     "Step",
     "StepCompletedData",
     "StepFailedData",
@@ -99,6 +114,7 @@ __all__ = [
     "TaskRequestedData",
     "TaskResult",
     "TaskStartedData",
+    "ToolAnswer",
     "ToolCalledData",
     "event",
     "payload_of",

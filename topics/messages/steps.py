@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, ClassVar
+from typing import Annotated, ClassVar, Literal
 
 import msgspec
 from msgspec import Meta, Struct
@@ -78,6 +78,55 @@ class JoinTicket(Struct, frozen=True, kw_only=True):
     ] = msgspec.field(default_factory=PathUsage)
 
 
+class ToolAnswer(Struct, frozen=True, kw_only=True):
+    """A tool call's result, added to a parked conversation when it resumes."""
+
+    tool_call_id: Annotated[str, Meta(description="The tool call this answers.")]
+    name: Annotated[str, Meta(description="The tool that was called.")]
+    content: Annotated[str, Meta(description="The result, as the model reads it.")] = ""
+
+
+class ApprovalVerdict(Struct, frozen=True, kw_only=True):
+    """The decision on the approval a parked step waits for."""
+
+    approval_id: Annotated[str, Meta(description="The approval decided.")]
+    decision: Annotated[
+        Literal["granted", "denied", "expired"], Meta(description="What was decided.")
+    ]
+    decided_by: Annotated[str, Meta(description="Who decided (empty: the clock).")] = ""
+    reason: Annotated[str, Meta(description="Why, for a person.")] = ""
+
+
+class DelegationResume(Struct, frozen=True, kw_only=True, tag_field="kind", tag="delegation"):
+    """A supervisor's parked step, resumed by its worker's answer."""
+
+    conversation: Annotated[
+        dict[str, JSONValue],
+        Meta(description="The supervisor's parked conversation (read by the actor only)."),
+    ] = {}
+    tool_result: Annotated[
+        ToolAnswer, Meta(description="The worker's answer to the `delegate` call.")
+    ]
+
+
+class ApprovalResume(Struct, frozen=True, kw_only=True, tag_field="kind", tag="approval"):
+    """A step parked until a person decides on one of its tool calls."""
+
+    conversation: Annotated[
+        dict[str, JSONValue],
+        Meta(description="The parked conversation (read by the actor only)."),
+    ] = {}
+    tool_call_id: Annotated[str, Meta(description="The tool call waiting for approval.")] = ""
+    approval: Annotated[
+        ApprovalVerdict | None,
+        Meta(description="The decision; set by the policy service when the step resumes."),
+    ] = None
+
+
+Resume = DelegationResume | ApprovalResume
+"""Why a parked step resumes, tagged by `kind`."""
+
+
 class Step(Message, frozen=True, kw_only=True):
     """One unit of work for an agent role. Written by the dispatcher and by actors."""
 
@@ -113,7 +162,7 @@ class Step(Message, frozen=True, kw_only=True):
         str | None, Meta(description="The supervisor's instruction, for a delegated step.")
     ] = None
     resume: Annotated[
-        dict[str, JSONValue] | None,
+        Resume | None,
         Meta(description="State of a parked step that resumes (delegation or approval)."),
     ] = None
     attempt: Annotated[int, Meta(ge=0, description="Retry attempt of this step, from 0.")] = 0
