@@ -1,5 +1,6 @@
 """A real runtime for the actor tests: manifests applied to Kafka, the policy service, the
-dispatcher and actors running as asyncio tasks in the test process, and a collector that reads
+dispatcher and actors built by the composition root (`podium.composition`, as the command line
+builds them) and running as asyncio tasks in the test process, and a collector that reads
 `events` and `results` (read_committed) into memory, by task."""
 
 from __future__ import annotations
@@ -16,15 +17,12 @@ from typing import Any
 import pytest
 from aiokafka import TopicPartition
 
-from actors.actor import ActorService
-from actors.catalog_tools import CatalogTools
-from actors.dispatcher import DispatcherService
 from actors.settings import ActorSettings, DispatcherSettings
 from manifests.apply import apply_paths
 from manifests.watcher import CatalogWatcher
-from podium.core.settings import KafkaSettings
+from podium import composition
+from podium.core.settings import DatabaseSettings, KafkaSettings
 from policy_service.client import Authorizer
-from policy_service.service import PolicyService, WatchedRules
 from policy_service.settings import PolicySettings
 from tests.helpers import wait_until
 from topics.codec import MalformedMessage, decode, encode, headers_for
@@ -102,9 +100,6 @@ class Runtime:
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
     watcher: CatalogWatcher | None = None
     authorizer: Authorizer | None = None
-    actors: dict[str, list[tuple[asyncio.Event, asyncio.Task[None]]]] = field(
-        default_factory=lambda: defaultdict(list)
-    )
 
     def spawn(self, coro: Any, name: str) -> asyncio.Task[None]:
         task: asyncio.Task[None] = asyncio.create_task(coro, name=name)
@@ -124,6 +119,8 @@ class Runtime:
         settings: ActorSettings = FAST_ACTOR,
         policy_settings: PolicySettings | None = None,
     ) -> None:
+        """Apply `paths`, then run the services as `podium dev` builds them (the composition
+        root): the policy service, the dispatcher, and one actor role serving `actors`."""
         kafka, names = self.kafka, self.names
         await ensure_topics(kafka, names.core_topics())
         await self.apply(paths)
@@ -131,14 +128,9 @@ class Runtime:
         await self.watcher.start()
         await self.watcher.wait_for(lambda c: bool(c.routing), timeout=30)
         self.spawn(self.collector.run(kafka, names, self.stop), "collector")
-        policy = PolicyService(
-            kafka,
-            names,
-            policy_settings or PolicySettings(hmac_key=KEY.decode()),
-            hmac_key=KEY,
-            database_url=self.database_url,
-            rules=WatchedRules(kafka, names),
-            db_schema=self.schema,
+        policy_settings = policy_settings or PolicySettings(hmac_key=KEY.decode())
+        policy = composition.policy_service(
+            kafka, policy_settings, DatabaseSettings(url=self.database_url), db_schema=self.schema
         )
         task = self.spawn(policy.run(self.stop), "policy")
         ready = asyncio.create_task(policy.ready.wait())
@@ -146,42 +138,18 @@ class Runtime:
         if task.done():
             task.result()
         assert policy.ready.is_set()
+        # The tests' own client of the policy service (the actors have theirs).
         self.authorizer = Authorizer(
             kafka, names, instance_id=f"t-{uuid.uuid4().hex[:8]}", hmac_key=KEY, timeout_s=10
         )
         await self.authorizer.start()
         if dispatcher:
-            service = DispatcherService(
-                kafka, names, settings=DispatcherSettings(grace_s=3), catalog=self.watcher
-            )
-            self.spawn(service.run(self.stop), "dispatcher")
-        if actors:
-            agents = self.watcher.catalog.agents_in_systems() if actors is True else list(actors)
-            for agent in agents:
-                self.start_actor(agent, settings)
-
-    def start_actor(self, agent: str, settings: ActorSettings = FAST_ACTOR) -> None:
-        assert self.watcher is not None and self.authorizer is not None
-        actor = ActorService(
-            self.kafka,
-            self.names,
-            agent,
-            settings=settings,
-            catalog=self.watcher,
-            gate=self.authorizer,
-            tools=CatalogTools(self.watcher),
-        )
-        own_stop = asyncio.Event()
-
-        async def run() -> None:
-            waiter = asyncio.create_task(self.stop.wait())
-            inner = asyncio.create_task(actor.run(own_stop))
-            await asyncio.wait([waiter, inner], return_when=asyncio.FIRST_COMPLETED)
-            own_stop.set()
-            waiter.cancel()
-            await inner
-
-        self.actors[agent].append((own_stop, self.spawn(run(), f"actor:{agent}")))
+            role = composition.DispatcherRole(kafka, DispatcherSettings(grace_s=3))
+            self.spawn(role.run(self.stop), role.name)
+        agents = self.watcher.catalog.agents_in_systems() if actors is True else list(actors or [])
+        if agents:
+            actor_role = composition.ActorRole(kafka, agents, settings, policy_settings)
+            self.spawn(actor_role.run(self.stop), actor_role.name)
 
     async def submit(
         self, system: str, text: str, *, task_id: str | None = None, timeout_s: float = 60
@@ -216,8 +184,6 @@ class Runtime:
 
     async def shutdown(self) -> None:
         self.stop.set()
-        for stop_event, _ in (x for group in self.actors.values() for x in group):
-            stop_event.set()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(asyncio.gather(*self.tasks, return_exceptions=True), 30)
         for task in self.tasks:
