@@ -19,7 +19,7 @@ from datetime import timedelta
 
 from aiokafka import ConsumerRecord
 
-from actors.outbox import OutboxBuilder, _pseudo_step, _readable_key
+from actors.outbox import OutboxBuilder, is_task_id, pseudo_step, readable_key
 from actors.ports import CatalogSource
 from actors.routing import entry_steps
 from actors.settings import DispatcherSettings
@@ -51,9 +51,7 @@ def _task_id_of(value: bytes | None) -> str | None:
         return None
     task_id = data.get("task_id") if isinstance(data, dict) else None
     if isinstance(task_id, str) and 0 < len(task_id) <= 200:
-        from actors.outbox import _TASK_ID
-
-        return task_id if _TASK_ID.match(task_id) else None
+        return task_id if is_task_id(task_id) else None
     return None
 
 
@@ -121,7 +119,7 @@ class DispatcherService:
         try:
             task: TaskRequested = decode(record.value, TaskRequested)
         except MalformedMessage as exc:
-            task_id = _task_id_of(record.value) or _readable_key(record.key)
+            task_id = _task_id_of(record.value) or readable_key(record.key)
             outbox = self._out.dead_letter(
                 record, names.tasks_dlq, exc.reason, agent="", task_id=task_id
             )
@@ -151,7 +149,7 @@ class DispatcherService:
                 table, task_id=task.task_id, task_input=task.input, deadline=deadline
             )
             outbox = Outbox()
-            carrier = _pseudo_step(task.task_id, task.system, "")
+            carrier = pseudo_step(task.task_id, task.system, "")
             self._out.event(
                 outbox,
                 carrier,

@@ -43,6 +43,11 @@ from topics.names import TopicNames
 _TASK_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:@/-]{0,199}$")
 
 
+def is_task_id(text: str) -> bool:
+    """Whether `text` is a well-formed task id (what `TaskId` accepts)."""
+    return _TASK_ID.match(text) is not None
+
+
 class OutboxBuilder:
     def __init__(self, names: TopicNames, *, source: str) -> None:
         self._names = names
@@ -147,7 +152,7 @@ class OutboxBuilder:
         step: Step | None = None,
         usage: PathUsage | None = None,
     ) -> None:
-        carrier = step or _pseudo_step(task_id, system, agent)
+        carrier = step or pseudo_step(task_id, system, agent)
         self.event(outbox, carrier, TaskFailedData(error=error), agent=agent)
         result = TaskFailed(
             task_id=task_id,
@@ -188,9 +193,9 @@ class OutboxBuilder:
                 headers=headers_for(letter, tracing.trace_headers()),
             )
         )
-        tid = task_id or _readable_key(record.key)
+        tid = task_id or readable_key(record.key)
         if tid:
-            carrier = _pseudo_step(
+            carrier = pseudo_step(
                 tid, system, agent, step_id=f"{record.topic}@{record.partition}:{record.offset}"
             )
             self.event(
@@ -217,17 +222,17 @@ def _totals(usage: PathUsage) -> dict[str, Any]:
     }
 
 
-def _readable_key(key: bytes | None) -> str | None:
+def readable_key(key: bytes | None) -> str | None:
     if not key:
         return None
     try:
         text = key.decode()
     except UnicodeDecodeError:
         return None
-    return text if _TASK_ID.match(text) else None
+    return text if is_task_id(text) else None
 
 
-def _pseudo_step(task_id: str, system: str, agent: str, *, step_id: str = "task") -> Step:
+def pseudo_step(task_id: str, system: str, agent: str, *, step_id: str = "task") -> Step:
     """An envelope for task-level events that belong to no step."""
     return Step(
         task_id=task_id,
