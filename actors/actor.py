@@ -153,7 +153,7 @@ class ActorService:
             return outbox
         node = table.nodes.get(self.agent)
         if node is not None and node.join is not None and step.resume is None:
-            merged = self._joins.arrive(ctx, outbox, node, step)
+            merged = self._joins.arrive(ctx.state, outbox.state, node, step)
             if merged is None:
                 log.info("join %s: branch arrived, waiting for the others", self.agent)
                 return outbox
@@ -181,7 +181,7 @@ class ActorService:
         if node is None or node.join is None:
             log.warning("a failed-branch notice reached %s, which joins nothing", self.agent)
             return
-        merged = self._joins.arrive(ctx, outbox, node, step)
+        merged = self._joins.arrive(ctx.state, outbox.state, node, step)
         assert merged is None  # a failed branch never completes a join
 
     async def _catalog_with(self, system: str) -> Catalog:

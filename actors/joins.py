@@ -17,11 +17,11 @@ failed task leaves no waiting state behind, and a late branch never runs the joi
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 
 import msgspec
 
 from actors.routing import join_key, merged_step
-from actors.transactions import Outbox, PartitionContext
 from topics.messages import Step
 from topics.routing import RouteNode
 
@@ -32,15 +32,21 @@ _decoder = msgspec.json.Decoder(dict[str, Step])
 
 
 class JoinStore:
-    """Counts join arrivals in a partition's state; pure apart from the outbox it fills."""
+    """Counts join arrivals in a partition's keyed state (no Kafka here: the actor passes the
+    state and collects the changes for its transaction)."""
 
     def arrive(
-        self, ctx: PartitionContext, outbox: Outbox, node: RouteNode, step: Step
+        self,
+        state: Mapping[str, bytes],
+        changes: dict[str, bytes | None],
+        node: RouteNode,
+        step: Step,
     ) -> Step | None:
-        """Record `step`'s arrival; return the merged step when every branch is in, else None."""
+        """Record `step`'s arrival, reading the partition's keyed `state` and writing to
+        `changes` (None deletes a key); return the merged step when every branch is in."""
         key = join_key(node, step)
         state_key = f"join:{step.task_id}:{key.join_id}"
-        raw = ctx.state.get(state_key)
+        raw = state.get(state_key)
         arrived: dict[str, Step] = {}
         if raw is not None:
             try:
@@ -54,9 +60,9 @@ class JoinStore:
         else:
             arrived[key.branch] = step
         if len(arrived) < key.branches:
-            outbox.state[state_key] = _encoder.encode(arrived)
+            changes[state_key] = _encoder.encode(arrived)
             return None
-        outbox.state[state_key] = None
+        changes[state_key] = None
         failed = sorted(b for b, s in arrived.items() if s.abandoned is not None)
         if failed:
             log.info(

@@ -63,7 +63,7 @@ def follow(step: Step, usage: PathUsage = SPENT) -> list[Step]:
 
 def arrive(store: JoinStore, context: PartitionContext, step: Step) -> Step | None:
     outbox = Outbox()
-    merged = store.arrive(context, outbox, TABLE.nodes[step.agent], step)
+    merged = store.arrive(context.state, outbox.state, TABLE.nodes[step.agent], step)
     apply(context, outbox)
     return merged
 

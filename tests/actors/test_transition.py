@@ -245,6 +245,9 @@ def test_a_delegated_worker_that_fails_notifies_its_supervisors_joins() -> None:
     assert notice.agent == "j" and notice.join == ticket
 
 
-def test_the_transition_imports_no_kafka() -> None:
-    code = "import sys, actors.transition; assert 'aiokafka' not in sys.modules"
+def test_the_decisions_import_no_kafka() -> None:
+    code = (
+        "import sys, actors.transition, actors.routing, actors.joins; "
+        "assert 'aiokafka' not in sys.modules"
+    )
     subprocess.run([sys.executable, "-c", code], check=True)
