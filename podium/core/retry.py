@@ -4,7 +4,17 @@ Transient errors (`podium.core.errors.TransientError`) are retried; everything e
 at once.
 A `retry_after_s` on the error (a vendor's `retry-after`) is a floor for the next wait, and is
 honoured even above `max_delay_s`; the deadline still bounds it: when the next attempt could not
-start before the deadline, the last error is raised without waiting."""
+start before the deadline, the last error is raised without waiting.
+
+The loop is tenacity's `AsyncRetrying` (which error retries, when to stop, the callback before
+each wait, the sleep). Two parts are ours, plugged in as tenacity strategies:
+
+- the wait (`backoff_delay`): tenacity's `wait_random_exponential` is the same full jitter, but it
+  draws from the module-level `random` (no seeded generator can be passed, and `rng` is part of
+  this API) and it cannot read a floor from the error that was raised (`retry_after_s`);
+- the deadline: tenacity's `stop_before_delay` compares against the time since the first attempt
+  on its own clock, while callers give an absolute deadline on the event loop's clock.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +23,10 @@ import logging
 import random
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
+
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt
+from tenacity.stop import stop_base
+from tenacity.wait import wait_base
 
 from podium.core.errors import TransientError
 
@@ -41,6 +55,56 @@ def backoff_delay(
     return draw
 
 
+def _error(state: RetryCallState) -> TransientError:
+    """The transient error the attempt of `state` raised (only those are retried)."""
+    assert state.outcome is not None
+    error = state.outcome.exception()
+    assert isinstance(error, TransientError)
+    return error
+
+
+class _Backoff(wait_base):
+    """`backoff_delay` as a tenacity wait; nothing is drawn after the last attempt."""
+
+    def __init__(
+        self,
+        *,
+        max_attempts: int,
+        base_delay_s: float,
+        max_delay_s: float,
+        rng: random.Random | None,
+    ) -> None:
+        self._max_attempts = max_attempts
+        self._base_delay_s = base_delay_s
+        self._max_delay_s = max_delay_s
+        self._rng = rng
+
+    def __call__(self, retry_state: RetryCallState) -> float:
+        if retry_state.attempt_number >= self._max_attempts:
+            return 0.0  # no wait follows: `stop_after_attempt` ends the loop
+        return backoff_delay(
+            retry_state.attempt_number,
+            base_delay_s=self._base_delay_s,
+            max_delay_s=self._max_delay_s,
+            retry_after_s=_error(retry_state).retry_after_s,
+            rng=self._rng,
+        )
+
+
+class _Deadline(stop_base):
+    """Stop when the next attempt could not start before `deadline` (event-loop time).
+
+    tenacity computes the wait before it asks the stop condition, so `upcoming_sleep` is the
+    wait that would follow."""
+
+    def __init__(self, deadline: float, loop: asyncio.AbstractEventLoop) -> None:
+        self._deadline = deadline
+        self._loop = loop
+
+    def __call__(self, retry_state: RetryCallState) -> bool:
+        return self._loop.time() + retry_state.upcoming_sleep >= self._deadline
+
+
 async def retry_transient(
     fn: Callable[[], Awaitable[T]],
     *,
@@ -56,27 +120,36 @@ async def retry_transient(
     `deadline` is in `asyncio.get_running_loop().time()` terms; no attempt starts after it."""
     if max_attempts < 1:
         raise ValueError("max_attempts must be at least 1")
-    loop = asyncio.get_running_loop()
-    attempt = 0
-    while True:
-        attempt += 1
-        try:
-            return await fn()
-        except TransientError as exc:
-            if attempt >= max_attempts:
-                raise
-            delay = backoff_delay(
-                attempt,
-                base_delay_s=base_delay_s,
-                max_delay_s=max_delay_s,
-                retry_after_s=exc.retry_after_s,
-                rng=rng,
-            )
-            if deadline is not None and loop.time() + delay >= deadline:
-                raise
-            log.info("attempt %d failed (%s); retrying in %.3fs", attempt, exc, delay)
-            if on_retry is not None:
-                result = on_retry(attempt, exc, delay)
-                if result is not None:
-                    await result
-            await asyncio.sleep(delay)
+    stop: stop_base = stop_after_attempt(max_attempts)
+    if deadline is not None:
+        stop = stop | _Deadline(deadline, asyncio.get_running_loop())
+
+    async def before_sleep(state: RetryCallState) -> None:
+        error, delay = _error(state), state.upcoming_sleep
+        log.info("attempt %d failed (%s); retrying in %.3fs", state.attempt_number, error, delay)
+        if on_retry is not None:
+            result = on_retry(state.attempt_number, error, delay)
+            if result is not None:
+                await result
+
+    retrying = AsyncRetrying(
+        retry=retry_if_exception_type(TransientError),
+        stop=stop,
+        wait=_Backoff(
+            max_attempts=max_attempts,
+            base_delay_s=base_delay_s,
+            max_delay_s=max_delay_s,
+            rng=rng,
+        ),
+        before_sleep=before_sleep,
+        sleep=asyncio.sleep,
+        reraise=True,
+    )
+
+    async def attempt() -> T:
+        # A coroutine function, so that tenacity awaits it: `fn` may be a lambda that returns an
+        # awaitable, which tenacity would take for a plain function and not await.
+        return await fn()
+
+    result: T = await retrying(attempt)
+    return result

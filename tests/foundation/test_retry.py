@@ -102,3 +102,27 @@ def test_backoff_is_full_jitter_and_capped() -> None:
 def test_zero_attempts_is_an_error() -> None:
     with pytest.raises(ValueError):
         asyncio.run(retry_transient(Flaky(0), max_attempts=0, base_delay_s=0, max_delay_s=0))
+
+
+async def test_waits_are_backoff_delay_draws_from_the_given_rng() -> None:
+    waits: list[float] = []
+    await retry_transient(
+        Flaky(3),
+        max_attempts=4,
+        base_delay_s=0.001,
+        max_delay_s=0.004,
+        on_retry=lambda attempt, error, delay: waits.append(delay),
+        rng=random.Random(3),
+    )
+    rng = random.Random(3)
+    expected = [
+        backoff_delay(attempt, base_delay_s=0.001, max_delay_s=0.004, rng=rng)
+        for attempt in (1, 2, 3)
+    ]
+    assert waits == expected
+
+
+async def test_a_function_returning_an_awaitable_is_awaited() -> None:
+    fn = Flaky(1)
+    result = await retry_transient(lambda: fn(), max_attempts=2, base_delay_s=0, max_delay_s=0)
+    assert result == "ok" and fn.calls == 2
