@@ -38,7 +38,7 @@ from podium.core.logs import log_context
 from podium.core.retry import backoff_delay
 from podium.core.settings import KafkaSettings
 from topics.codec import MalformedMessage, decode
-from topics.messages import EventType, PathUsage, Step, StepStartedData, utcnow
+from topics.messages import EventType, PathUsage, Step, StepStartedData, event_id_of, utcnow
 from topics.names import TopicNames
 from topics.routing import RouteNode
 
@@ -164,7 +164,7 @@ class ActorService:
             step,
             StepStartedData(upstream=[u.step_id for u in step.upstream], iteration=visits_of(step)),
             agent=self.agent,
-            event_id=f"{step.task_id}:{step.step_id}:{EventType.STEP_STARTED}",
+            event_id=event_id_of(step.task_id, step.step_id, EventType.STEP_STARTED),
         )
         profile = self._profiles.of(catalog, self.agent, node)
         spent: list[PathUsage] = []

@@ -22,7 +22,8 @@ from actors.transition import (
     Transition,
 )
 from podium.core import tracing
-from topics.codec import encode, headers_dict, headers_for
+from topics.codec import encode, headers_for
+from topics.dlq import dead_letter
 from topics.messages import (
     DeadLetter,
     Message,
@@ -37,6 +38,7 @@ from topics.messages import (
     TaskFailed,
     TaskFailedData,
     event,
+    event_id_of,
 )
 from topics.names import TopicNames
 
@@ -75,7 +77,7 @@ class OutboxBuilder:
         trace_id, span_id = tracing.current_ids()
         ev = event(
             payload,
-            event_id=f"{step.task_id}:{step.step_id}:{suffix or payload.event_type}",
+            event_id=event_id_of(step.task_id, step.step_id, suffix or payload.event_type),
             task_id=step.task_id,
             system=step.system,
             agent=agent if agent is not None else step.agent,
@@ -175,16 +177,7 @@ class OutboxBuilder:
     ) -> Outbox:
         """A message that cannot be processed: DLQ with the reason, and an event when possible."""
         outbox = Outbox()
-        letter = DeadLetter(
-            topic=record.topic,
-            partition=record.partition,
-            offset=record.offset,
-            key=record.key,
-            value=record.value or b"",
-            headers=headers_dict(record.headers),
-            reason=reason,
-            service=self._source,
-        )
+        letter = dead_letter(record, reason, service=self._source)
         outbox.add(
             OutRecord(
                 topic=dlq,

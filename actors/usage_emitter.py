@@ -3,15 +3,13 @@ step's transaction, so money spent is recorded even if the step re-runs (the led
 
 from __future__ import annotations
 
-import uuid
-
 from aiokafka import AIOKafkaProducer
 
 from podium.core import tracing
 from podium.core.settings import KafkaSettings
 from topics.codec import encode, headers_for
 from topics.kafka import make_producer
-from topics.messages import Payload, Step, event
+from topics.messages import Payload, Step, event, event_id_of
 from topics.names import TopicNames
 
 
@@ -35,7 +33,7 @@ class UsageEmitter:
         trace_id, span_id = tracing.current_ids()
         ev = event(
             payload,
-            event_id=event_id or uuid.uuid4().hex,
+            event_id=event_id or event_id_of(),
             task_id=step.task_id,
             system=step.system,
             agent=agent,

@@ -18,7 +18,7 @@ import msgspec
 from ledger.plan import Incoming, decode_event, decode_result, incoming
 from ledger.store import PreparedBatch, prepare
 from topics.codec import HEADER_TRACEPARENT, HEADER_TRACESTATE, MalformedMessage
-from topics.messages import Event, EventType, MessageDeadLetteredData
+from topics.dlq import dead_lettered_event, dlq_topic
 
 SERVICE = "ledger"
 
@@ -43,10 +43,6 @@ class Record(Protocol):
     def value(self) -> bytes | None: ...
     @property
     def headers(self) -> Sequence[tuple[str, bytes]]: ...
-
-
-def dlq_topic(topic: str) -> str:
-    return f"{topic}.dlq"
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,22 +158,13 @@ def dead_letter_event(record: Record, reason: str) -> Incoming | None:
     """A `message.dead_lettered` event for the task the record's key names, if it names one."""
     try:
         task_id = (record.key or b"").decode("utf-8")
-        payload = MessageDeadLetteredData(
-            topic=record.topic,
-            dlq_topic=dlq_topic(record.topic),
-            partition=record.partition,
-            offset=record.offset,
-            reason=reason[:2000],
-        )
-        ev = msgspec.convert(
-            {
-                "event_id": f"dlq:{record.topic}:{record.partition}:{record.offset}",
-                "type": str(EventType.MESSAGE_DEAD_LETTERED),
-                "task_id": task_id,
-                "source": SERVICE,
-                "data": msgspec.to_builtins(payload),
-            },
-            type=Event,
+        ev = dead_lettered_event(
+            record,
+            reason[:2000],
+            dlq=dlq_topic(record.topic),
+            task_id=task_id,
+            source=SERVICE,
+            check=True,
         )
     except (UnicodeDecodeError, msgspec.ValidationError):
         return None

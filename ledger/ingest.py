@@ -31,7 +31,6 @@ from ledger.batch import (
     Part,
     dead_letter_event,
     decode_records,
-    dlq_topic,
     prepare_parts,
     split,
 )
@@ -39,9 +38,9 @@ from ledger.plan import Incoming
 from ledger.settings import LedgerSettings
 from ledger.writer import BatchWriter
 from podium.core.settings import KafkaSettings
-from topics.codec import encode, headers_dict, headers_for
+from topics.codec import encode, headers_for
+from topics.dlq import dead_letter, dlq_topic
 from topics.kafka import ensure_topics, make_consumer, make_producer
-from topics.messages import DeadLetter
 from topics.names import TopicNames
 
 log = logging.getLogger(__name__)
@@ -235,16 +234,7 @@ class Ingester:
         notes: list[Incoming] = []
         for entry in dead:
             record = entry.record
-            letter = DeadLetter(
-                topic=record.topic,
-                partition=record.partition,
-                offset=record.offset,
-                key=record.key,
-                value=record.value or b"",
-                headers=headers_dict(record.headers),
-                reason=entry.reason,
-                service=SERVICE,
-            )
+            letter = dead_letter(record, entry.reason, service=SERVICE)
             await producer.send_and_wait(
                 dlq_topic(record.topic),
                 encode(letter),

@@ -33,6 +33,8 @@ from topics.messages import (
     TaskFailed,
     TaskFailedData,
     TaskRequestedData,
+    event,
+    event_id_of,
     payload_of,
 )
 
@@ -101,15 +103,15 @@ def decode_result(
     data.pop("task_id", None)
     data.pop("system", None)
     data.pop("schema_version", None)
-    ev = Event(
-        event_id=f"result:{result.task_id}:{digest}",
+    ev = event(
+        data,
         type=RESULT_EVENT,
+        event_id=event_id_of("result", result.task_id, digest),
         task_id=result.task_id,
         system=result.system,
         agent=getattr(result, "failed_agent", ""),
         at=result.finished_at,
         source="results",
-        data=data,
     )
     return incoming(ev, topic, partition, offset, trace)
 

@@ -30,6 +30,7 @@ from topics.messages import (
     ApprovalVerdict,
     EventType,
     event,
+    event_id_of,
     utcnow,
 )
 from topics.names import TopicNames
@@ -163,7 +164,7 @@ async def decide_approval(
         ev = event(
             ApprovalDecidedData(approval_id=approval_id, decided_by=decided_by, reason=reason),
             type=_EVENT_TYPES[outcome],
-            event_id=f"approval:{approval_id}:{outcome}",
+            event_id=event_id_of("approval", approval_id, outcome),
             task_id=request.task_id,
             system=request.system,
             agent=request.agent,

@@ -9,21 +9,15 @@ from typing import Any
 from aiokafka import AIOKafkaProducer, ConsumerRecord
 
 from policy_service.signing import sign_decision
+from topics import dlq
 from topics.codec import (
     HEADER_CORRELATION_ID,
     HEADER_REPLY_TO,
     encode,
     header,
-    headers_dict,
     headers_for,
 )
-from topics.messages import (
-    DeadLetter,
-    Decision,
-    DecisionKind,
-    MessageDeadLetteredData,
-    event,
-)
+from topics.messages import Decision, DecisionKind
 from topics.names import TopicNames
 
 log = logging.getLogger(__name__)
@@ -46,27 +40,9 @@ async def dead_letter(
         reason,
     )
     task_id = (record.key or b"").decode(errors="replace") or "unknown"
-    letter = DeadLetter(
-        topic=record.topic,
-        partition=record.partition,
-        offset=record.offset,
-        key=record.key,
-        value=record.value or b"",
-        headers=headers_dict(record.headers),
-        reason=reason,
-        service="policy",
-    )
-    ev = event(
-        MessageDeadLetteredData(
-            topic=record.topic,
-            dlq_topic=names.policy_requests_dlq,
-            partition=record.partition,
-            offset=record.offset,
-            reason=reason,
-        ),
-        event_id=f"dlq:{record.topic}:{record.partition}:{record.offset}",
-        task_id=task_id,
-        source="policy",
+    letter = dlq.dead_letter(record, reason, service="policy")
+    ev = dlq.dead_lettered_event(
+        record, reason, dlq=names.policy_requests_dlq, task_id=task_id, source="policy"
     )
     futures: list[asyncio.Future[Any]] = []
     try:

@@ -8,7 +8,14 @@ runs: a policy service that dies between its reply and its own event would other
 
 from __future__ import annotations
 
-from topics.messages import AuthorizationRequest, Decision, Event, PolicyDecidedData, event
+from topics.messages import (
+    AuthorizationRequest,
+    Decision,
+    Event,
+    PolicyDecidedData,
+    event,
+    event_id_of,
+)
 
 
 def decision_event(request: AuthorizationRequest, decision: Decision) -> Event:
@@ -25,7 +32,7 @@ def decision_event(request: AuthorizationRequest, decision: Decision) -> Event:
             reserved_tokens=decision.reserved_tokens,
             reserved_usd=decision.reserved_usd,
         ),
-        event_id=f"policy:{request.request_id}",
+        event_id=event_id_of("policy", request.request_id),
         task_id=request.task_id,
         system=request.system,
         agent=request.agent,

@@ -17,7 +17,7 @@ from topics.messages._base import (
 )
 from topics.messages.approvals import AnyApprovalRecord, ApprovalDecision, ApprovalRequest
 from topics.messages.dead_letters import DeadLetter
-from topics.messages.events import Event, EventType, P, Payload, event, payload_of
+from topics.messages.events import Event, EventType, P, Payload, event, event_id_of, payload_of
 from topics.messages.manifest_records import ManifestRecord
 from topics.messages.payloads import (
     PAYLOAD_TYPES,
@@ -117,6 +117,7 @@ __all__ = [
     "ToolAnswer",
     "ToolCalledData",
     "event",
+    "event_id_of",
     "payload_of",
     "utcnow",
 ]

@@ -6,6 +6,7 @@ The typed payloads of `Event.data` live in `topics.messages.payloads`.
 from __future__ import annotations
 
 import enum
+import uuid
 from datetime import datetime
 from typing import Annotated, Any, ClassVar, TypeVar
 
@@ -64,22 +65,52 @@ class Payload(Struct, frozen=True, kw_only=True):
 P = TypeVar("P", bound=Payload)
 
 
+def event_id_of(*parts: str | int) -> str:
+    """The one event-id scheme: the facts that make an event unique, joined by `:`.
+
+    A rewrite of the same event (a retried step, a redelivered request) carries the same id, and
+    the ledger stores it once. The ids in use:
+
+    - `<task_id>:<step_id>:<event type or suffix>`: an event of a step (actors);
+    - `policy:<request_id>`: the decision on an authorization request;
+    - `approval:<approval_id>:<granted|denied|expired>`: the decision on an approval;
+    - `dlq:<topic>:<partition>:<offset>`: a dead-lettered record (policy service, ledger);
+    - `result:<task_id>:<digest of the result>`: a task result read from `podium.results`.
+
+    Without parts, a random id: for an event that is new each time it happens (a model call, a
+    tool call), which no rewrite repeats.
+    """
+    if not parts:
+        return uuid.uuid4().hex
+    return ":".join(str(part) for part in parts)
+
+
 def event(
-    payload: Payload,
+    payload: Payload | dict[str, JSONValue],
     *,
     event_id: str,
     task_id: str,
-    type: EventType | None = None,
+    type: EventType | str | None = None,
+    check: bool = False,
     **envelope: Any,
 ) -> Event:
-    """Wrap a typed payload in the envelope (`type` overrides the payload's own, for approvals)."""
-    return Event(
-        event_id=event_id,
-        type=str(type or payload.event_type),
-        task_id=task_id,
-        data=msgspec.to_builtins(payload),
-        **envelope,
-    )
+    """The one event factory: wrap a payload in the envelope.
+
+    `payload` is a typed Payload, or an already-built `data` object (then `type` is required);
+    `type` overrides the payload's own (approvals share one payload). The Struct constructor does
+    not check the field constraints; `check=True` does (raises msgspec.ValidationError), for an
+    event built from untrusted parts (a record's key)."""
+    if isinstance(payload, Payload):
+        data: dict[str, JSONValue] = msgspec.to_builtins(payload)
+        kind = str(type or payload.event_type)
+    elif type is None:
+        raise TypeError("an event built from a data object needs its `type`")
+    else:
+        data, kind = payload, str(type)
+    ev = Event(event_id=event_id, type=kind, task_id=task_id, data=data, **envelope)
+    if check:
+        return msgspec.convert(msgspec.to_builtins(ev), type=Event)
+    return ev
 
 
 def payload_of(ev: Event, cls: type[P]) -> P:
