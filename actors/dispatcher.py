@@ -14,16 +14,15 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import time
 from datetime import timedelta
 
 from aiokafka import ConsumerRecord
 
 from actors.outbox import OutboxBuilder, is_task_id, pseudo_step, readable_key
-from actors.ports import CatalogSource
 from actors.routing import entry_steps
 from actors.settings import DispatcherSettings
 from actors.transactions import Outbox, PartitionContext, TransactionalProcessor
+from manifests.watcher import CatalogSource, catalog_when
 from podium.core import tracing
 from podium.core.logs import log_context
 from podium.core.settings import KafkaSettings
@@ -174,9 +173,7 @@ class DispatcherService:
 
     async def _table(self, system: str) -> RoutingTable | None:
         """The routing table of `system`, waiting briefly for a catalog that is still loading."""
-        deadline = time.monotonic() + self._settings.catalog_wait_s
-        while True:
-            table = self._catalog.catalog.routing.get(system)
-            if table is not None or time.monotonic() >= deadline:
-                return table
-            await asyncio.sleep(0.1)
+        catalog = await catalog_when(
+            self._catalog, lambda c: system in c.routing, self._settings.catalog_wait_s
+        )
+        return catalog.routing.get(system)

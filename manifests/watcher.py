@@ -14,15 +14,14 @@ import contextlib
 import inspect
 import logging
 from collections.abc import Awaitable, Callable
+from typing import Protocol
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from manifests._topic import (
     Records,
     apply_message,
-    assign_all,
     manifest_consumer,
-    partitions_of,
     read_until_end,
     resources_of,
 )
@@ -31,10 +30,35 @@ from manifests.loader import InvalidManifests, catalog_from_resources
 from podium.core.settings import KafkaSettings
 from topics.kafka import ensure_topics
 from topics.names import TopicNames
+from topics.tables import assign_from_beginning, partitions_of
 
 log = logging.getLogger(__name__)
 
 Callback = Callable[[Catalog], Awaitable[None] | None]
+
+
+class CatalogSource(Protocol):
+    """Where the current catalog comes from, and how to wait for one (`CatalogWatcher`)."""
+
+    @property
+    def catalog(self) -> Catalog: ...
+
+    async def wait_for(
+        self,
+        predicate: Callable[[Catalog], bool],
+        timeout: float,  # noqa: ASYNC109 (a deadline is part of this API)
+    ) -> Catalog: ...
+
+
+async def catalog_when(
+    source: CatalogSource, predicate: Callable[[Catalog], bool], timeout_s: float
+) -> Catalog:
+    """The first catalog of `source` for which `predicate` holds, waiting at most `timeout_s`
+    for it (a catalog still loading); after that, the current catalog, whatever it holds."""
+    try:
+        return await source.wait_for(predicate, timeout_s)
+    except TimeoutError:
+        return source.catalog
 
 
 class CatalogWatcher:
@@ -71,7 +95,7 @@ class CatalogWatcher:
         await consumer.start()
         self._consumer = consumer
         try:
-            self._tps = await assign_all(consumer, topic, partitions)
+            self._tps = await assign_from_beginning(consumer, topic, partitions)
             await read_until_end(consumer, self._tps, self._records)
         except BaseException:
             await consumer.stop()

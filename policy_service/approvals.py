@@ -15,13 +15,13 @@ from __future__ import annotations
 import contextlib
 
 import msgspec
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 
 from podium.core.errors import PermanentError
 from podium.core.settings import KafkaSettings
 from policy_service.approval_book import ApprovalBook, ApprovalEntry
 from topics.codec import MalformedMessage, decode, encode, headers_for
-from topics.kafka import ensure_topics, make_admin, make_consumer, make_producer
+from topics.kafka import ensure_topics, make_consumer, make_producer
 from topics.messages import (
     AnyApprovalRecord,
     ApprovalDecidedData,
@@ -34,6 +34,7 @@ from topics.messages import (
     utcnow,
 )
 from topics.names import TopicNames
+from topics.tables import partitions_of, read_to_end
 
 __all__ = [
     "ApprovalAlreadyDecided",
@@ -62,17 +63,6 @@ class ApprovalAlreadyDecided(PermanentError):
     """The approval was decided before; a decision is final."""
 
 
-async def partitions_of(kafka: KafkaSettings, topic: str) -> list[int]:
-    """The partition numbers of a topic, from fresh metadata."""
-    admin = make_admin(kafka)
-    await admin.start()
-    try:
-        described = await admin.describe_topics([topic])
-    finally:
-        await admin.close()
-    return sorted(p["partition"] for t in described for p in t.get("partitions", ()))
-
-
 def decode_record(data: bytes | None) -> AnyApprovalRecord:
     record: AnyApprovalRecord = decode(data, AnyApprovalRecord)
     return record
@@ -82,17 +72,12 @@ async def _read_to_end(
     consumer: AIOKafkaConsumer, book: ApprovalBook, partitions: list[TopicPartition]
 ) -> None:
     """Read the assigned partitions up to their (committed) end offsets."""
-    ends = await consumer.end_offsets(partitions)
-    remaining = {tp for tp in partitions if ends[tp] > await consumer.position(tp)}
-    while remaining:
-        batches = await consumer.getmany(*remaining, timeout_ms=200)
-        for tp, records in batches.items():
-            for message in records:
-                with contextlib.suppress(MalformedMessage):
-                    book.apply(decode_record(message.value), tp.partition)
-        for tp in list(remaining):
-            if await consumer.position(tp) >= ends[tp]:
-                remaining.discard(tp)
+
+    def fold(message: ConsumerRecord[bytes, bytes]) -> None:
+        with contextlib.suppress(MalformedMessage):
+            book.apply(decode_record(message.value), message.partition)
+
+    await read_to_end(consumer, partitions, fold)
 
 
 async def read_book(kafka: KafkaSettings, names: TopicNames) -> ApprovalBook:
