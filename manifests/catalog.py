@@ -120,21 +120,6 @@ class Catalog:
         named = set(self.agents[agent].spec.roles) if agent in self.agents else set()
         return [r for r in self.roles.values() if agent in r.spec.agents or r.name in named]
 
-    def permissions_for_tool(self, tool: str) -> list[ToolPermission]:
-        return [p for p in self.tool_permissions.values() if p.spec.tool == tool]
-
-    def systems_of_agent(self, agent: str) -> list[str]:
-        return [s.name for s in self.systems.values() if agent in s.spec.agents]
-
-    def system_of_agent(self, agent: str) -> str | None:
-        """The first system (by name) the agent belongs to, or None."""
-        systems = self.systems_of_agent(agent)
-        return systems[0] if systems else None
-
-    def topics(self) -> list[str]:
-        """Every topic the applied systems need, sorted (core, manifests, per-agent)."""
-        return required_topics(self.names, self.agents_in_systems())
-
     def agents_in_systems(self) -> list[str]:
         return sorted({a for s in self.systems.values() for a in s.spec.agents} | set(self.agents))
 

@@ -2,8 +2,8 @@
 
 The W3C trace context travels in Kafka headers (`traceparent`/`tracestate`). Services wrap their
 handlers with `traced_handler` (middleware: the span of a step opens around the handler, with the
-parent taken from the record's headers) and their calls with `traced_call`; code that produces a
-message asks `trace_headers()` for the current context.
+parent taken from the record's headers) and their calls with `span`; code that produces a message
+asks `trace_headers()` for the current context.
 
 Configuration comes from the standard `OTEL_*` variables: `OTEL_TRACES_EXPORTER` (`otlp`,
 `console` or `none`) and/or `OTEL_EXPORTER_OTLP_ENDPOINT` / `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`
@@ -168,21 +168,6 @@ def traced_handler(
 
         wrapped.__name__ = getattr(handler, "__name__", "handler")
         wrapped.__doc__ = handler.__doc__
-        return wrapped
-
-    return decorate
-
-
-def traced_call(
-    name: str, **attributes: AttributeValue | None
-) -> Callable[[Callable[P, Awaitable[R]]], Callable[P, Awaitable[R]]]:
-    """Middleware for one call (model, tool, policy): a child span of the current one."""
-
-    def decorate(call: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
-        async def wrapped(*args: P.args, **kwargs: P.kwargs) -> R:
-            async with span(name, attributes=attributes):
-                return await call(*args, **kwargs)
-
         return wrapped
 
     return decorate
