@@ -58,3 +58,11 @@ def test_a_dead_letter_keeps_the_record_and_its_event_is_keyed_by_position() -> 
     )
     assert ev.event_id == "dlq:podium.tasks:1:7" and ev.type == "message.dead_lettered"
     assert ev.data["dlq_topic"] == "podium.tasks.dlq"
+
+
+def test_the_typed_accessor_reads_the_payload_back() -> None:
+    ev = event(StepFailedData(error="boom", retryable=True), event_id="e", task_id="t")
+    assert ev.payload(StepFailedData) == StepFailedData(error="boom", retryable=True)
+    assert msgspec.json.decode(msgspec.json.encode(ev), type=type(ev)).payload(
+        StepFailedData
+    ) == StepFailedData(error="boom", retryable=True)

@@ -5,6 +5,7 @@ The typed payloads of `Event.data` live in `topics.messages.payloads`.
 
 from __future__ import annotations
 
+import builtins
 import enum
 import uuid
 from datetime import datetime
@@ -54,6 +55,12 @@ class Event(Message, frozen=True, kw_only=True):
     span_id: Annotated[str, Meta(description="W3C span id, hex.")] = ""
     source: Annotated[str, Meta(description="The service that wrote it.")] = ""
     data: Annotated[dict[str, JSONValue], Meta(description="The payload of the type.")] = {}
+
+    def payload(self, cls: builtins.type[P]) -> P:
+        """`data` as its typed payload, e.g. `ev.payload(ModelCalledData)` (raises
+        msgspec.ValidationError). Decode once and pass the typed value on; the wire keeps `data`
+        a plain object so that a consumer stores a type it does not know yet."""
+        return msgspec.convert(self.data, type=cls)
 
 
 class Payload(Struct, frozen=True, kw_only=True):
@@ -114,5 +121,6 @@ def event(
 
 
 def payload_of(ev: Event, cls: type[P]) -> P:
-    """Read an event's payload as its typed Struct (raises msgspec.ValidationError)."""
-    return msgspec.convert(ev.data, type=cls)
+    """Read an event's payload as its typed Struct (raises msgspec.ValidationError); the same as
+    `ev.payload(cls)`."""
+    return ev.payload(cls)
