@@ -71,6 +71,8 @@ def read_documents(file: str, text: str) -> Iterator[Document | DocumentError]:
         yield DocumentError(f"invalid YAML: {_one_line(str(exc))}", at)
     except RecursionError:
         yield DocumentError("invalid YAML: the document is nested too deeply", None)
+    except TypeError as exc:  # ruamel.yaml checks a key like `? {a: b}` by hashing it
+        yield DocumentError(f"invalid YAML: a mapping key must be a plain value ({exc})", None)
 
 
 def _one_line(message: str) -> str:
