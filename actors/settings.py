@@ -25,9 +25,6 @@ class ActorSettings(BaseSettings):
     step_retry_backoff_s: float = Field(
         default=0.5, ge=0, le=60, description="first backoff between step runs (doubles)"
     )
-    default_task_timeout_s: float = Field(
-        default=600.0, gt=0, description="deadline of a task that does not set one"
-    )
     grace_s: float = Field(
         default=15.0, ge=0, description="how long in-flight steps may finish on stop/revoke"
     )
