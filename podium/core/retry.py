@@ -14,11 +14,15 @@ each wait, the sleep). Two parts are ours, plugged in as tenacity strategies:
   this API) and it cannot read a floor from the error that was raised (`retry_after_s`);
 - the deadline: tenacity's `stop_before_delay` compares against the time since the first attempt
   on its own clock, while callers give an absolute deadline on the event loop's clock.
+
+A service passes its `stop` event: no attempt starts once it is set, and a wait between attempts
+ends as soon as it is set (`RetryStopped`); an attempt under way runs to its end.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 from collections.abc import Awaitable, Callable
@@ -28,7 +32,7 @@ from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, sto
 from tenacity.stop import stop_base
 from tenacity.wait import wait_base
 
-from podium.core.errors import TransientError
+from podium.core.errors import PodiumError, TransientError
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +40,10 @@ T = TypeVar("T")
 
 OnRetry = Callable[[int, TransientError, float], Awaitable[None] | None]
 """Called before each wait with (attempt that failed, 1-based; its error; seconds to wait)."""
+
+
+class RetryStopped(PodiumError):
+    """The service stopped while its attempts were failing; nothing more was tried."""
 
 
 def backoff_delay(
@@ -91,6 +99,29 @@ class _Backoff(wait_base):
         )
 
 
+class _StopEvent(stop_base):
+    """Stop as soon as the service's stop event is set."""
+
+    def __init__(self, stop: asyncio.Event) -> None:
+        self._stop = stop
+
+    def __call__(self, retry_state: RetryCallState) -> bool:
+        return self._stop.is_set()
+
+
+def _sleep_unless_stopped(stop: asyncio.Event | None) -> Callable[[float], Awaitable[None]]:
+    """tenacity's sleep: the wait, cut short when `stop` is set."""
+
+    async def sleep(seconds: float) -> None:
+        if stop is None:
+            await asyncio.sleep(seconds)
+            return
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=seconds)
+
+    return sleep
+
+
 class _Deadline(stop_base):
     """Stop when the next attempt could not start before `deadline` (event-loop time).
 
@@ -114,15 +145,22 @@ async def retry_transient(
     deadline: float | None = None,
     on_retry: OnRetry | None = None,
     rng: random.Random | None = None,
+    stop: asyncio.Event | None = None,
 ) -> T:
     """Await `fn()` until it returns, retrying `TransientError`; `max_attempts` attempts in all.
 
-    `deadline` is in `asyncio.get_running_loop().time()` terms; no attempt starts after it."""
+    `deadline` is in `asyncio.get_running_loop().time()` terms; no attempt starts after it.
+    With `stop`, `RetryStopped` is raised (from the last error) when it is set before an attempt
+    succeeds; a wait between attempts ends at once when it is set."""
     if max_attempts < 1:
         raise ValueError("max_attempts must be at least 1")
-    stop: stop_base = stop_after_attempt(max_attempts)
+    if stop is not None and stop.is_set():
+        raise RetryStopped("stopped before the first attempt")
+    ends: stop_base = stop_after_attempt(max_attempts)
     if deadline is not None:
-        stop = stop | _Deadline(deadline, asyncio.get_running_loop())
+        ends = ends | _Deadline(deadline, asyncio.get_running_loop())
+    if stop is not None:
+        ends = ends | _StopEvent(stop)
 
     async def before_sleep(state: RetryCallState) -> None:
         error, delay = _error(state), state.upcoming_sleep
@@ -134,7 +172,7 @@ async def retry_transient(
 
     retrying = AsyncRetrying(
         retry=retry_if_exception_type(TransientError),
-        stop=stop,
+        stop=ends,
         wait=_Backoff(
             max_attempts=max_attempts,
             base_delay_s=base_delay_s,
@@ -142,14 +180,27 @@ async def retry_transient(
             rng=rng,
         ),
         before_sleep=before_sleep,
-        sleep=asyncio.sleep,
+        sleep=_sleep_unless_stopped(stop),
         reraise=True,
     )
 
     async def attempt() -> T:
         # A coroutine function, so that tenacity awaits it: `fn` may be a lambda that returns an
         # awaitable, which tenacity would take for a plain function and not await.
+        if stop is not None and stop.is_set():
+            raise _StoppedDuringWait
         return await fn()
 
-    result: T = await retrying(attempt)
+    try:
+        result: T = await retrying(attempt)
+    except _StoppedDuringWait:
+        raise RetryStopped("stopped while waiting to retry") from None
+    except TransientError as exc:
+        if stop is not None and stop.is_set():
+            raise RetryStopped(f"stopped after a failed attempt: {exc}") from exc
+        raise
     return result
+
+
+class _StoppedDuringWait(Exception):
+    """Raised in place of an attempt when the stop event was set during the wait before it."""

@@ -6,7 +6,7 @@ import random
 import pytest
 
 from podium.core.errors import PermanentError, TransientError
-from podium.core.retry import backoff_delay, retry_transient
+from podium.core.retry import RetryStopped, backoff_delay, retry_transient
 
 
 class Flaky:
@@ -126,3 +126,76 @@ async def test_a_function_returning_an_awaitable_is_awaited() -> None:
     fn = Flaky(1)
     result = await retry_transient(lambda: fn(), max_attempts=2, base_delay_s=0, max_delay_s=0)
     assert result == "ok" and fn.calls == 2
+
+
+async def test_stop_cuts_the_wait_short_and_no_attempt_follows() -> None:
+    """A service that stops while a dependency is down stops now, not after the backoff."""
+    stop = asyncio.Event()
+    attempts = 0
+
+    async def failing() -> None:
+        nonlocal attempts
+        attempts += 1
+        raise TransientError("down")
+
+    def on_retry(_attempt: int, _error: TransientError, _delay: float) -> None:
+        stop.set()  # the service stops during the first wait (an hour long)
+
+    with pytest.raises(RetryStopped):
+        await asyncio.wait_for(
+            retry_transient(
+                failing,
+                max_attempts=10,
+                base_delay_s=3600.0,
+                max_delay_s=3600.0,
+                on_retry=on_retry,
+                rng=random.Random(1),
+                stop=stop,
+            ),
+            timeout=60,
+        )
+    assert attempts == 1
+
+
+async def test_an_attempt_under_way_when_stop_is_set_runs_to_its_end() -> None:
+    stop = asyncio.Event()
+
+    async def slow_success() -> str:
+        stop.set()
+        await asyncio.sleep(0)
+        return "written"
+
+    assert (
+        await retry_transient(
+            slow_success, max_attempts=3, base_delay_s=0.0, max_delay_s=0.0, stop=stop
+        )
+        == "written"
+    )
+
+
+async def test_a_failed_attempt_after_stop_is_not_retried() -> None:
+    stop = asyncio.Event()
+    attempts = 0
+
+    async def fails_after_stop() -> None:
+        nonlocal attempts
+        attempts += 1
+        stop.set()
+        raise TransientError("down")
+
+    with pytest.raises(RetryStopped):
+        await retry_transient(
+            fails_after_stop, max_attempts=5, base_delay_s=0.0, max_delay_s=0.0, stop=stop
+        )
+    assert attempts == 1
+
+
+async def test_stopped_before_the_first_attempt_tries_nothing() -> None:
+    stop = asyncio.Event()
+    stop.set()
+
+    async def never() -> None:
+        raise AssertionError("no attempt may start after stop")
+
+    with pytest.raises(RetryStopped):
+        await retry_transient(never, max_attempts=5, base_delay_s=0.0, max_delay_s=0.0, stop=stop)
