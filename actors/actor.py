@@ -10,6 +10,7 @@ step's events, the task's result when it ends, the join changelog record.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 import uuid
@@ -62,7 +63,7 @@ class ActorService:
         catalog: CatalogSource,
         gate: Gate,
         tools: ToolBox,
-        provider_factory: Callable[[ModelEndpoint], ModelProvider] = make_provider,
+        provider_factory: Callable[[ModelEndpoint], ModelProvider] | None = None,
         instance_id: str | None = None,
     ) -> None:
         self.name = f"actor:{agent}"
@@ -71,7 +72,9 @@ class ActorService:
         self._settings = settings
         self._catalog = catalog
         self._profiles = Profiles(
-            max_output_tokens=settings.max_output_tokens, provider_factory=provider_factory
+            max_output_tokens=settings.max_output_tokens,
+            provider_factory=provider_factory
+            or functools.partial(make_provider, allowed_secret_env=settings.allowed_secret_env),
         )
         instance = instance_id or uuid.uuid4().hex[:8]
         self._usage = UsageEmitter(kafka, names, source=self.name)

@@ -4,8 +4,17 @@ Loaded once at start with `podium.core.settings.load_settings` and passed down."
 
 from __future__ import annotations
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+import re
+from typing import Annotated, Any
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+DEFAULT_ALLOWED_SECRET_ENV = ("OPENAI_API_KEY", "ANTHROPIC_API_KEY")
+"""The variables a `ModelEndpoint` may name as `api_key_env` unless the operator says otherwise:
+the vendors' own (the examples use them)."""
+
+_ENV_PATTERN = re.compile(r"[A-Za-z0-9_*?]+")
 
 
 class ActorSettings(BaseSettings):
@@ -34,6 +43,28 @@ class ActorSettings(BaseSettings):
     max_output_tokens: int = Field(
         default=1024, ge=1, description="output tokens assumed per model call for budgets"
     )
+    allowed_secret_env: Annotated[list[str], NoDecode] = Field(
+        default=list(DEFAULT_ALLOWED_SECRET_ENV),
+        description="comma-separated names or glob patterns (`*`, `?`) of the environment "
+        "variables a ModelEndpoint may name as api_key_env; PODIUM_* names are always refused",
+    )
+
+    @field_validator("allowed_secret_env", mode="before")
+    @classmethod
+    def _split_names(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [part for part in re.split(r"[,\s]+", value) if part]
+        return value
+
+    @field_validator("allowed_secret_env")
+    @classmethod
+    def _check_patterns(cls, value: list[str]) -> list[str]:
+        for name in value:
+            if not _ENV_PATTERN.fullmatch(name):
+                raise ValueError(
+                    f"{name!r} is not a variable name or glob pattern (letters, digits, _, *, ?)"
+                )
+        return value
 
 
 class DispatcherSettings(BaseSettings):

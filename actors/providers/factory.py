@@ -2,24 +2,34 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from pydantic import ValidationError
 
 from actors.providers.anthropic_messages import AnthropicProvider
 from actors.providers.base import ModelProvider
-from actors.providers.endpoint import Endpoint
+from actors.providers.endpoint import Endpoint, check_secret_env
 from actors.providers.errors import PermanentModelError
 from actors.providers.mock import MockProvider
 from actors.providers.openai_chat import OpenAIChatProvider
+from actors.settings import DEFAULT_ALLOWED_SECRET_ENV
 from manifests.models import MockOptions
 
 PROVIDERS = ("openai", "anthropic", "openai-compatible", "mock")
 
 
-def make_provider(endpoint: Endpoint) -> ModelProvider:
+def make_provider(
+    endpoint: Endpoint, *, allowed_secret_env: Sequence[str] = DEFAULT_ALLOWED_SECRET_ENV
+) -> ModelProvider:
     """A provider for the endpoint. Nothing is contacted and no key is read here: a missing API key
-    surfaces as `PermanentModelError` (naming the variable) on the first call."""
+    surfaces as `PermanentModelError` (naming the variable) on the first call. An `api_key_env`
+    that is a `PODIUM_*` variable or is not in `allowed_secret_env` (the actor's
+    `PODIUM_ACTOR_ALLOWED_SECRET_ENV`) raises `PermanentModelError` here. An openai-compatible
+    endpoint that names no variable gets no key (not the vendor's `OPENAI_API_KEY`)."""
     spec = endpoint.spec
     where = f"ModelEndpoint/{endpoint.metadata.name}"
+    if spec.api_key_env:
+        check_secret_env(spec.api_key_env, allowed_secret_env, where=where)
     options = dict(spec.options or {})
     base_url = str(spec.base_url) if spec.base_url else None
     if spec.provider == "mock":
@@ -46,7 +56,7 @@ def make_provider(endpoint: Endpoint) -> ModelProvider:
         return OpenAIChatProvider(
             name="openai-compatible",
             base_url=base_url,
-            api_key_env=spec.api_key_env or "OPENAI_API_KEY",
+            api_key_env=spec.api_key_env or "",
             api_key_required=bool(spec.api_key_env),
             default_model=spec.default_model,
             options=options,

@@ -21,7 +21,7 @@ from podium.core.retry import retry_transient
 from tests.providers.endpoints import endpoint
 from tests.providers.fake_http import FakeHTTPServer, Reply
 
-KEY_ENV = "PODIUM_TEST_ANTHROPIC_KEY"
+KEY_ENV = "TEST_ANTHROPIC_KEY"
 
 
 def message(content: list[dict[str, Any]], stop_reason: str = "end_turn") -> dict[str, Any]:
@@ -52,7 +52,8 @@ def provider(fake_server: FakeHTTPServer, monkeypatch: pytest.MonkeyPatch) -> Mo
             base_url=fake_server.url,
             api_key_env=KEY_ENV,
             default_model="claude-sonnet-4-6",
-        )
+        ),
+        allowed_secret_env=[KEY_ENV],
     )
 
 

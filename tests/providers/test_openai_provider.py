@@ -21,7 +21,7 @@ from podium.core.retry import retry_transient
 from tests.providers.endpoints import endpoint
 from tests.providers.fake_http import FakeHTTPServer, Reply
 
-KEY_ENV = "PODIUM_TEST_OPENAI_KEY"
+KEY_ENV = "TEST_OPENAI_KEY"
 
 
 def completion(message: dict[str, Any], usage: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -51,7 +51,8 @@ def openai_key(monkeypatch: pytest.MonkeyPatch) -> str:
 
 def provider_for(server: FakeHTTPServer, kind: str = "openai") -> Any:
     return make_provider(
-        endpoint("gpt", provider=kind, base_url=server.url + "/v1", api_key_env=KEY_ENV)
+        endpoint("gpt", provider=kind, base_url=server.url + "/v1", api_key_env=KEY_ENV),
+        allowed_secret_env=[KEY_ENV],
     )
 
 
@@ -279,7 +280,8 @@ async def test_timeout_and_connection_errors_are_transient(
     finally:
         await provider.aclose()
     closed = make_provider(
-        endpoint("gpt", provider="openai", base_url="http://127.0.0.1:9/v1", api_key_env=KEY_ENV)
+        endpoint("gpt", provider="openai", base_url="http://127.0.0.1:9/v1", api_key_env=KEY_ENV),
+        allowed_secret_env=[KEY_ENV],
     )
     try:
         with pytest.raises(TransientModelError, match="connection failed"):
@@ -289,11 +291,12 @@ async def test_timeout_and_connection_errors_are_transient(
 
 
 async def test_missing_key_names_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("PODIUM_TEST_NO_SUCH_KEY", raising=False)
+    monkeypatch.delenv("TEST_NO_SUCH_KEY", raising=False)
     provider = make_provider(
-        endpoint("gpt", provider="openai", api_key_env="PODIUM_TEST_NO_SUCH_KEY")
+        endpoint("gpt", provider="openai", api_key_env="TEST_NO_SUCH_KEY"),
+        allowed_secret_env=["TEST_NO_SUCH_KEY"],
     )
-    with pytest.raises(PermanentModelError, match="PODIUM_TEST_NO_SUCH_KEY"):
+    with pytest.raises(PermanentModelError, match="TEST_NO_SUCH_KEY"):
         await provider.complete(
             ModelRequest(
                 agent="a", model="gpt-4o", messages=[ChatMessage(role="user", content="x")]
