@@ -5,6 +5,7 @@ the model only chooses the arguments, which are validated against the schema bef
 
 from __future__ import annotations
 
+import codecs
 import json
 
 import httpx
@@ -14,7 +15,9 @@ from actors.tools._attempts import RetryableToolFailure, ToolFailure, run_attemp
 from actors.tools.base import ToolInvocation, ToolResult
 
 MAX_RESULT_CHARS = 100_000
-"""A tool's answer is cut here before it goes to the model."""
+"""A tool's answer is cut here before it goes to the model; the body is read no further."""
+MAX_ERROR_CHARS = 500
+"""What the audit keeps of an error response's body."""
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 _RETRYABLE = frozenset({408, 409, 425, 429})
@@ -44,7 +47,8 @@ class HttpToolExecutor:
     async def invoke(self, invocation: ToolInvocation) -> ToolResult:
         async def attempt(budget_s: float) -> str:
             try:
-                response = await self._client.post(
+                async with self._client.stream(
+                    "POST",
                     self.endpoint,
                     content=json.dumps(invocation.arguments).encode(),
                     headers={
@@ -52,7 +56,12 @@ class HttpToolExecutor:
                         IDEMPOTENCY_HEADER: invocation.idempotency_key,
                     },
                     timeout=budget_s,
-                )
+                ) as response:
+                    status = response.status_code
+                    if 200 <= status < 300:
+                        text, _ = await read_capped_text(response, MAX_RESULT_CHARS)
+                        return text
+                    body, _ = await read_capped_text(response, MAX_ERROR_CHARS)
             except httpx.TimeoutException as exc:
                 raise RetryableToolFailure(
                     f"tool {self.name} timed out", f"timeout: {type(exc).__name__}"
@@ -61,10 +70,7 @@ class HttpToolExecutor:
                 raise RetryableToolFailure(
                     f"tool {self.name} is unreachable", f"{type(exc).__name__}: {exc}"
                 ) from exc
-            status = response.status_code
-            if 200 <= status < 300:
-                return response.text[:MAX_RESULT_CHARS]
-            detail = f"HTTP {status}: {response.text[:500]}"
+            detail = f"HTTP {status}: {body}"
             safe = f"tool {self.name} failed (HTTP {status})"
             if status in _RETRYABLE or status >= 500:
                 raise RetryableToolFailure(
@@ -83,3 +89,22 @@ class HttpToolExecutor:
     async def aclose(self) -> None:
         if self._own_client:
             await self._client.aclose()
+
+
+async def read_capped_text(response: httpx.Response, max_chars: int) -> tuple[str, bool]:
+    """The response's text up to `max_chars`, and whether there was more. The body is streamed
+    and the read stops at the cap: a huge body costs at most one network chunk beyond it."""
+    try:
+        decoder = codecs.getincrementaldecoder(response.encoding or "utf-8")(errors="replace")
+    except LookupError:
+        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+    parts: list[str] = []
+    size = 0
+    async for chunk in response.aiter_bytes():
+        text = decoder.decode(chunk)
+        parts.append(text)
+        size += len(text)
+        if size >= max_chars:
+            return "".join(parts)[:max_chars], True
+    parts.append(decoder.decode(b"", final=True))
+    return "".join(parts)[:max_chars], False
