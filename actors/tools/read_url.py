@@ -2,15 +2,20 @@
 
 Every address the host resolves to must be public (not private, loopback, link-local, multicast,
 reserved or unspecified), at the first request and at every redirect, unless the `read-url` Tool
-manifest sets `allow_private_networks: true`. HTML comes back as text with tags stripped."""
+manifest sets `allow_private_networks: true`. The name is resolved once per request and the
+connection goes to an address that was checked (the Host header and TLS server name keep the
+name), so a second answer of the DNS cannot point the request elsewhere. HTML comes back as
+text with tags stripped."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import html
 import ipaddress
 import re
 import socket
+from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
@@ -67,24 +72,32 @@ def is_public_address(address: str) -> bool:
     )
 
 
-async def check_public(url: str) -> None:
-    """Raise `ToolFailure` unless every address of the URL's host is public."""
-    host = urlsplit(url).hostname
+async def resolve(url: str, *, allow_private_networks: bool) -> list[str]:
+    """The addresses to connect to for the URL's host, resolved once. Unless private networks
+    are allowed, every address must be public; else `ToolFailure`. The caller connects to these
+    addresses, not to the name: a second lookup could answer differently (DNS rebinding)."""
+    parts = httpx.URL(url)
+    host = parts.host
     if not host:
         raise ToolFailure("the URL has no host", f"no host in {url!r}")
-    port = urlsplit(url).port or 443
-    loop = asyncio.get_running_loop()
     try:
-        infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except OSError as exc:
-        raise ToolFailure(f"cannot resolve host {host}", f"resolve {host}: {exc}") from exc
-    addresses = {str(info[4][0]) for info in infos}
+        addresses = [str(ipaddress.ip_address(host))]
+    except ValueError:
+        loop = asyncio.get_running_loop()
+        try:
+            infos = await loop.getaddrinfo(host, parts.port or 443, type=socket.SOCK_STREAM)
+        except OSError as exc:
+            raise ToolFailure(f"cannot resolve host {host}", f"resolve {host}: {exc}") from exc
+        addresses = list(dict.fromkeys(str(info[4][0]) for info in infos))
+    if allow_private_networks:
+        return addresses
     refused = sorted(a for a in addresses if not is_public_address(a))
     if refused or not addresses:
         raise ToolFailure(
             f"refused: {host} is a private, loopback or link-local address",
             f"{host} resolves to non-public {', '.join(refused) or 'nothing'}",
         )
+    return addresses
 
 
 class ReadUrlExecutor:
@@ -104,8 +117,11 @@ class ReadUrlExecutor:
         self.max_bytes = max_bytes
         self.max_attempts = max_attempts
         self.backoff_s = backoff_s
+        # No keep-alive: a pooled connection is keyed by address, and must not serve another
+        # host name (with its own TLS server name) that resolves to the same address.
         self._client = httpx.AsyncClient(
             follow_redirects=False,
+            limits=httpx.Limits(max_keepalive_connections=0),
             headers={"User-Agent": "podium-read-url/0.1", "Accept": "text/html, text/*;q=0.9"},
         )
 
@@ -132,10 +148,9 @@ class ReadUrlExecutor:
         for _ in range(MAX_REDIRECTS + 1):
             if urlsplit(current).scheme not in ("http", "https"):
                 raise ToolFailure("refused: redirect to a non-http URL", f"redirect to {current}")
-            if not self.allow_private_networks:
-                await check_public(current)
+            addresses = await resolve(current, allow_private_networks=self.allow_private_networks)
             try:
-                async with self._client.stream("GET", current, timeout=budget_s) as response:
+                async with self._open(current, addresses, budget_s) as response:
                     if response.is_redirect and "location" in response.headers:
                         current = urljoin(current, response.headers["location"])
                         continue
@@ -156,6 +171,36 @@ class ReadUrlExecutor:
                 ) from exc
             return self._render(body, truncated, content_type, encoding)
         raise ToolFailure("read-url: too many redirects", f"more than {MAX_REDIRECTS} from {url}")
+
+    @contextlib.asynccontextmanager
+    async def _open(
+        self, url: str, addresses: list[str], budget_s: float
+    ) -> AsyncIterator[httpx.Response]:
+        """GET `url` from the first of `addresses` that accepts the connection: the URL's host
+        stays in the Host header and, for https, in the TLS server name (SNI and certificate)."""
+        target = httpx.URL(url)
+        extensions = {"sni_hostname": target.host} if target.scheme == "https" else {}
+        failure: httpx.ConnectError | None = None
+        for address in addresses:
+            request = self._client.build_request(
+                "GET",
+                target.copy_with(host=address),
+                headers={"Host": target.netloc.decode("ascii")},
+                timeout=budget_s,
+                extensions=extensions,
+            )
+            try:
+                response = await self._client.send(request, stream=True)
+            except httpx.ConnectError as exc:
+                failure = exc
+                continue
+            try:
+                yield response
+            finally:
+                await response.aclose()
+            return
+        assert failure is not None
+        raise failure
 
     async def _read_limited(self, response: httpx.Response) -> tuple[bytes, bool]:
         chunks: list[bytes] = []

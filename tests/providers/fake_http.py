@@ -35,7 +35,7 @@ class FakeHTTPServer:
     """Answers each request with the next queued `Reply` (the last one repeats when the queue is
     down to one); a `routes` mapping of path to `Reply` takes precedence for GETs."""
 
-    def __init__(self) -> None:
+    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
         self.requests: list[Recorded] = []
         self.replies: deque[Reply] = deque()
         self.routes: dict[str, Reply] = {}
@@ -83,7 +83,7 @@ class FakeHTTPServer:
             do_GET = _handle
             do_POST = _handle
 
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._httpd = ThreadingHTTPServer((host, port), Handler)
         self._httpd.daemon_threads = True
         self._thread = threading.Thread(target=self._httpd.serve_forever, args=(0.05,), daemon=True)
 

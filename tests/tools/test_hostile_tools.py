@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-import httpx
+import socket
+from typing import Any
 
-from actors.tools import HttpToolExecutor, ToolInvocation
+import httpx
+import pytest
+
+from actors.tools import HttpToolExecutor, ReadUrlExecutor, ToolInvocation, read_url
 from actors.tools.http_executor import MAX_RESULT_CHARS
 from tests.providers.fake_http import FakeHTTPServer, Reply
 from tests.tools.counting import CountingTransport
@@ -45,3 +49,70 @@ async def test_http_tool_error_body_is_read_only_in_part(fake_server: FakeHTTPSe
     assert not result.ok and result.content == "tool big failed (HTTP 400)"
     assert result.error == "HTTP 400: " + "e" * 500
     assert transport.bytes_read <= 500 + CHUNK
+
+
+class RebindingDns:
+    """A name that resolves to a "public" address once, and to an internal one afterwards."""
+
+    def __init__(self, name: str, first: str, then: str) -> None:
+        self.name, self.first, self.then = name, first, then
+        self.lookups = 0
+        self._real = socket.getaddrinfo
+
+    def __call__(self, host: Any, port: Any, *args: Any, **kwargs: Any) -> Any:
+        if isinstance(host, bytes):
+            host = host.decode()
+        if host != self.name:
+            return self._real(host, port, *args, **kwargs)
+        self.lookups += 1
+        address = self.first if self.lookups == 1 else self.then
+        return self._real(address, port, *args, **kwargs)
+
+
+async def test_read_url_connects_to_the_address_it_checked(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    public = FakeHTTPServer().start()
+    port = int(public.url.rsplit(":", 1)[1])
+    internal = FakeHTTPServer(host="127.0.0.2", port=port).start()
+    public.routes["/page"] = Reply(body="public page", headers={"Content-Type": "text/plain"})
+    internal.routes["/page"] = Reply(body="internal secret", headers={"Content-Type": "text/plain"})
+    dns = RebindingDns("rebind.test", first="127.0.0.1", then="127.0.0.2")
+    monkeypatch.setattr(socket, "getaddrinfo", dns)
+    # For this test 127.0.0.1 stands for a public address; 127.0.0.2 stays internal.
+    monkeypatch.setattr(read_url, "is_public_address", lambda address: address == "127.0.0.1")
+    executor = ReadUrlExecutor(timeout_s=5)
+    try:
+        result = await executor.invoke(call("read-url", url=f"http://rebind.test:{port}/page"))
+    finally:
+        await executor.aclose()
+        public.stop()
+        internal.stop()
+    assert internal.requests == []
+    assert result.ok and result.content == "public page", result
+    (request,) = public.requests
+    assert request.headers["host"] == f"rebind.test:{port}"
+
+
+async def test_read_url_keeps_the_name_for_tls(monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: list[httpx.Request] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(200, text="ok", headers={"Content-Type": "text/plain"})
+
+    dns = RebindingDns("site.test", first="93.184.216.34", then="127.0.0.1")
+    monkeypatch.setattr(socket, "getaddrinfo", dns)
+    executor = ReadUrlExecutor()
+    await executor._client.aclose()
+    executor._client = httpx.AsyncClient(transport=httpx.MockTransport(answer))
+    try:
+        result = await executor.invoke(call("read-url", url="https://site.test/a?b=1"))
+    finally:
+        await executor.aclose()
+    assert result.ok, result
+    (request,) = seen
+    assert str(request.url) == "https://93.184.216.34/a?b=1"
+    assert request.headers["host"] == "site.test"
+    assert request.extensions["sni_hostname"] == "site.test"
+    assert dns.lookups == 1
