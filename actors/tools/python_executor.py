@@ -1,14 +1,18 @@
 """`python` tools: `module:function`, sync (run in a worker thread) or async, arguments as kwargs.
 
-A sync function that overruns its timeout is abandoned, not killed: its thread runs to its end."""
+Sync functions run on a bounded pool of their own (`SYNC_WORKERS` threads), never on the loop's
+default executor, which name lookups need. A sync function that overruns its timeout is
+abandoned, not killed: its thread runs to its end."""
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import importlib
 import inspect
 import json
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from actors.tools._attempts import ToolFailure, run_attempts
@@ -16,6 +20,9 @@ from actors.tools.base import ToolInvocation, ToolResult
 from podium.core.errors import TransientError
 
 MAX_RESULT_CHARS = 100_000
+SYNC_WORKERS = 4
+
+_SYNC_TOOLS = ThreadPoolExecutor(max_workers=SYNC_WORKERS, thread_name_prefix="podium-tool")
 
 
 def load_function(reference: str) -> Callable[..., Any]:
@@ -68,7 +75,9 @@ class PythonToolExecutor:
                 if inspect.iscoroutinefunction(function):
                     value = await function(**invocation.arguments)
                 else:
-                    value = await asyncio.to_thread(function, **invocation.arguments)
+                    value = await asyncio.get_running_loop().run_in_executor(
+                        _SYNC_TOOLS, functools.partial(function, **invocation.arguments)
+                    )
             except (TransientError, ToolFailure, TimeoutError):
                 raise
             except Exception as exc:

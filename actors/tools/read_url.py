@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import html
 import ipaddress
 import re
 import socket
 from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
@@ -36,6 +38,9 @@ MAX_BYTES = 1_000_000
 MAX_TEXT_CHARS = 50_000
 MAX_REDIRECTS = 5
 DEFAULT_TIMEOUT_S = 15.0
+
+_RESOLVER = ThreadPoolExecutor(max_workers=4, thread_name_prefix="podium-read-url-dns")
+"""Name lookups run here, not on the loop's default executor that other work can fill."""
 
 _DROP_BLOCKS = re.compile(r"<(script|style|noscript|template)\b[^>]*>.*?</\1\s*>", re.I | re.S)
 _COMMENTS = re.compile(r"<!--.*?-->", re.S)
@@ -83,9 +88,11 @@ async def resolve(url: str, *, allow_private_networks: bool) -> list[str]:
     try:
         addresses = [str(ipaddress.ip_address(host))]
     except ValueError:
-        loop = asyncio.get_running_loop()
+        lookup = functools.partial(
+            socket.getaddrinfo, host, parts.port or 443, type=socket.SOCK_STREAM
+        )
         try:
-            infos = await loop.getaddrinfo(host, parts.port or 443, type=socket.SOCK_STREAM)
+            infos = await asyncio.get_running_loop().run_in_executor(_RESOLVER, lookup)
         except OSError as exc:
             raise ToolFailure(f"cannot resolve host {host}", f"resolve {host}: {exc}") from exc
         addresses = list(dict.fromkeys(str(info[4][0]) for info in infos))

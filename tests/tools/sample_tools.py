@@ -33,3 +33,8 @@ def flaky(label: str) -> str:
     if CALLS[label] < 3:
         raise TransientError("try again")
     return f"ok after {CALLS[label]}"
+
+
+def nap(seconds: float) -> str:
+    time.sleep(seconds)
+    return "rested"

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import socket
 from typing import Any
 
 import httpx
 import pytest
 
-from actors.tools import HttpToolExecutor, ReadUrlExecutor, ToolInvocation, read_url
+from actors.tools import HttpToolExecutor, ReadUrlExecutor, ToolInvocation, ToolRegistry, read_url
 from actors.tools.http_executor import MAX_RESULT_CHARS
 from tests.providers.fake_http import FakeHTTPServer, Reply
 from tests.tools.counting import CountingTransport
+from tests.tools.manifests_helpers import tool
 
 CHUNK = 65_536
 """The most one read of the HTTP client takes from the socket."""
@@ -116,3 +118,28 @@ async def test_read_url_keeps_the_name_for_tls(monkeypatch: pytest.MonkeyPatch) 
     assert request.headers["host"] == "site.test"
     assert request.extensions["sni_hostname"] == "site.test"
     assert dns.lookups == 1
+
+
+async def test_stuck_sync_tools_do_not_starve_read_url(fake_server: FakeHTTPServer) -> None:
+    fake_server.routes["/page"] = Reply(body="still here", headers={"Content-Type": "text/plain"})
+    registry = ToolRegistry(
+        {
+            "nap": tool(
+                "nap",
+                type="python",
+                endpoint="tests.tools.sample_tools:nap",
+                runtime={"timeout": "100ms"},
+            ),
+            "read-url": tool("read-url", allow_private_networks=True),
+        }
+    )
+    try:
+        naps = await asyncio.gather(
+            *(registry.invoke(call("nap", timeout_s=0.1, seconds=3)) for _ in range(8))
+        )
+        assert all(not r.ok and "timed out" in r.content for r in naps)
+        url = fake_server.url.replace("127.0.0.1", "localhost") + "/page"
+        page = await registry.invoke(call("read-url", timeout_s=1.5, url=url))
+        assert page.ok and page.content == "still here", page
+    finally:
+        await registry.aclose()
