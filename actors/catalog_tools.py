@@ -6,14 +6,16 @@ from actors.ports import CatalogSource
 from actors.providers.base import ToolSpec
 from actors.tools.base import ToolInvocation, ToolResult
 from actors.tools.registry import ToolRegistry
+from actors.tools.sandbox import PythonSandbox
 from manifests.catalog import Catalog
 
 
 class CatalogTools:
     """The tool registry of the current catalog, rebuilt when the catalog object changes."""
 
-    def __init__(self, source: CatalogSource) -> None:
+    def __init__(self, source: CatalogSource, *, python: PythonSandbox | None = None) -> None:
         self._source = source
+        self._python = python
         self._catalog: Catalog | None = None
         self._registry: ToolRegistry | None = None
 
@@ -21,7 +23,7 @@ class CatalogTools:
         catalog = self._source.catalog
         if self._registry is None or catalog is not self._catalog:
             self._catalog = catalog
-            self._registry = ToolRegistry.from_catalog(catalog)
+            self._registry = ToolRegistry.from_catalog(catalog, python=self._python)
         return self._registry
 
     def spec_for(self, name: str) -> ToolSpec:

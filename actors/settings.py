@@ -15,6 +15,7 @@ DEFAULT_ALLOWED_SECRET_ENV = ("OPENAI_API_KEY", "ANTHROPIC_API_KEY")
 the vendors' own (the examples use them)."""
 
 _ENV_PATTERN = re.compile(r"[A-Za-z0-9_*?]+")
+_MODULE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
 
 
 class ActorSettings(BaseSettings):
@@ -49,7 +50,22 @@ class ActorSettings(BaseSettings):
         "variables a ModelEndpoint may name as api_key_env; PODIUM_* names are always refused",
     )
 
-    @field_validator("allowed_secret_env", mode="before")
+    python_tool_modules: Annotated[list[str], NoDecode] = Field(
+        default=[],
+        description="comma-separated modules (a package allows its submodules) whose functions "
+        "`type: python` tools may name; empty: every python tool is refused",
+    )
+    python_tool_memory_mb: int = Field(
+        default=1024, ge=64, description="address space of one python tool call (RLIMIT_AS)"
+    )
+    python_tool_cpu_s: int = Field(
+        default=30, ge=1, description="CPU seconds of one python tool call (RLIMIT_CPU)"
+    )
+    python_tool_workers: int = Field(
+        default=4, ge=1, le=64, description="python tool calls running at once (child processes)"
+    )
+
+    @field_validator("allowed_secret_env", "python_tool_modules", mode="before")
     @classmethod
     def _split_names(cls, value: Any) -> Any:
         if isinstance(value, str):
@@ -64,6 +80,14 @@ class ActorSettings(BaseSettings):
                 raise ValueError(
                     f"{name!r} is not a variable name or glob pattern (letters, digits, _, *, ?)"
                 )
+        return value
+
+    @field_validator("python_tool_modules")
+    @classmethod
+    def _check_modules(cls, value: list[str]) -> list[str]:
+        for name in value:
+            if not _MODULE.fullmatch(name):
+                raise ValueError(f"{name!r} is not a module name (package.module)")
         return value
 
 

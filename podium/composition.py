@@ -21,6 +21,7 @@ from actors.actor import ActorService
 from actors.catalog_tools import CatalogTools
 from actors.dispatcher import DispatcherService
 from actors.settings import ActorSettings, DispatcherSettings
+from actors.tools import PythonSandbox
 from ledger.api import ApprovalDecided, ApprovalUnknown, Decider
 from ledger.client import LedgerClient
 from ledger.service import LedgerService
@@ -240,7 +241,7 @@ class ActorRole:
                 timeout_s=self._settings.policy_timeout_s,
             )
             await authorizer.start()
-            tools = CatalogTools(watcher)
+            tools = CatalogTools(watcher, python=PythonSandbox.from_settings(self._settings))
             async with asyncio.TaskGroup() as group:
                 for service in self._extra:
                     group.create_task(service.run(stop), name=service.name)

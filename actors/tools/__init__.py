@@ -6,6 +6,7 @@ from actors.tools.python_executor import PythonToolExecutor
 from actors.tools.read_url import ReadUrlExecutor, html_to_text, is_public_address
 from actors.tools.redaction import redact_arguments
 from actors.tools.registry import ToolRegistry, UnknownToolError, UnsupportedToolError
+from actors.tools.sandbox import PythonSandbox
 from actors.tools.schema import ArgumentValidator, ToolSchemaError, closed_schema
 from actors.tools.web_search import (
     CorpusSearchBackend,
@@ -20,6 +21,7 @@ __all__ = [
     "ArgumentValidator",
     "CorpusSearchBackend",
     "HttpToolExecutor",
+    "PythonSandbox",
     "PythonToolExecutor",
     "ReadUrlExecutor",
     "SearchBackend",

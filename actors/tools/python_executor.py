@@ -1,49 +1,15 @@
-"""`python` tools: `module:function`, sync (run in a worker thread) or async, arguments as kwargs.
+"""`python` tools: `module:function`, sync or async, arguments as keyword arguments.
 
-Sync functions run on a bounded pool of their own (`SYNC_WORKERS` threads), never on the loop's
-default executor, which name lookups need. A sync function that overruns its timeout is
-abandoned, not killed: its thread runs to its end."""
+Each call runs in a child process of its own (`actors.tools.sandbox.PythonSandbox`), only from a
+module the operator allowed, with memory and CPU limits; a call that overruns is killed. The
+result goes back to the model as text (JSON for anything but a string), cut at 100,000
+characters."""
 
 from __future__ import annotations
 
-import asyncio
-import functools
-import importlib
-import inspect
-import json
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from typing import Any
-
-from actors.tools._attempts import ToolFailure, run_attempts
+from actors.tools._attempts import run_attempts
 from actors.tools.base import ToolInvocation, ToolResult
-from podium.core.errors import TransientError
-
-MAX_RESULT_CHARS = 100_000
-SYNC_WORKERS = 4
-
-_SYNC_TOOLS = ThreadPoolExecutor(max_workers=SYNC_WORKERS, thread_name_prefix="podium-tool")
-
-
-def load_function(reference: str) -> Callable[..., Any]:
-    """The callable named by `module:function`; raises `ToolFailure` when it cannot be loaded."""
-    module_name, _, attribute = reference.partition(":")
-    try:
-        module = importlib.import_module(module_name)
-        function = getattr(module, attribute)
-    except (ImportError, AttributeError) as exc:
-        raise ToolFailure(
-            "the tool is not available", f"cannot load {reference}: {type(exc).__name__}: {exc}"
-        ) from exc
-    if not callable(function):
-        raise ToolFailure("the tool is not available", f"{reference} is not callable")
-    return function  # type: ignore[no-any-return]
-
-
-def render(value: Any) -> str:
-    if isinstance(value, str):
-        return value
-    return json.dumps(value, default=str, ensure_ascii=False)
+from actors.tools.sandbox import PythonSandbox
 
 
 class PythonToolExecutor:
@@ -56,36 +22,20 @@ class PythonToolExecutor:
         name: str,
         reference: str,
         timeout_s: float,
+        sandbox: PythonSandbox,
         max_attempts: int = 1,
         backoff_s: float = 0.5,
     ) -> None:
         self.name = name
         self.reference = reference
         self.timeout_s = timeout_s
+        self.sandbox = sandbox
         self.max_attempts = max_attempts
         self.backoff_s = backoff_s
-        self._function: Callable[..., Any] | None = None
 
     async def invoke(self, invocation: ToolInvocation) -> ToolResult:
         async def attempt(budget_s: float) -> str:
-            if self._function is None:
-                self._function = load_function(self.reference)
-            function = self._function
-            try:
-                if inspect.iscoroutinefunction(function):
-                    value = await function(**invocation.arguments)
-                else:
-                    value = await asyncio.get_running_loop().run_in_executor(
-                        _SYNC_TOOLS, functools.partial(function, **invocation.arguments)
-                    )
-            except (TransientError, ToolFailure, TimeoutError):
-                raise
-            except Exception as exc:
-                raise ToolFailure(
-                    f"tool {self.name} failed ({type(exc).__name__})",
-                    f"{type(exc).__name__}: {exc}",
-                ) from exc
-            return render(value)[:MAX_RESULT_CHARS]
+            return await self.sandbox.call(self.name, self.reference, invocation.arguments)
 
         return await run_attempts(
             invocation,

@@ -18,6 +18,7 @@ from actors.tools import read_url, web_search
 from actors.tools.base import ToolExecutor, ToolInvocation, ToolResult
 from actors.tools.http_executor import HttpToolExecutor
 from actors.tools.python_executor import PythonToolExecutor
+from actors.tools.sandbox import PythonSandbox
 from actors.tools.schema import ArgumentValidator
 from actors.tools.web_search import SearchBackend
 from manifests.builtins import BUILTIN_TOOLS
@@ -36,7 +37,8 @@ class UnknownToolError(PermanentError):
 
 
 class UnsupportedToolError(PermanentError):
-    """A `Tool` manifest of a type this runtime cannot execute (`mcp`)."""
+    """A `Tool` manifest this runtime cannot execute: type `mcp`, or a `python` tool whose module
+    the operator did not allow (`PODIUM_ACTOR_PYTHON_TOOL_MODULES`)."""
 
 
 class _Entry:
@@ -60,7 +62,9 @@ class ToolRegistry:
         *,
         search_backend: SearchBackend | None = None,
         builtins: frozenset[str] = BUILTIN_TOOLS,
+        python: PythonSandbox | None = None,
     ) -> None:
+        sandbox = python or PythonSandbox()
         self._entries: dict[str, _Entry] = {}
         manifests = dict(tools or {})
         for name in sorted(builtins):
@@ -77,13 +81,26 @@ class ToolRegistry:
                     f"Tool/{name}: type mcp is not supported by this runtime yet"
                 )
                 continue
-            self._entries[name] = _manifest_entry(name, manifest)
+            refused = (
+                sandbox.refusal(name, manifest.spec.endpoint or "")
+                if manifest.spec.type == "python"
+                else None
+            )
+            if refused is not None:
+                log.warning("%s", refused)
+                self._unsupported[name] = refused
+                continue
+            self._entries[name] = _manifest_entry(name, manifest, sandbox)
 
     @classmethod
     def from_catalog(
-        cls, catalog: Catalog, *, search_backend: SearchBackend | None = None
+        cls,
+        catalog: Catalog,
+        *,
+        search_backend: SearchBackend | None = None,
+        python: PythonSandbox | None = None,
     ) -> ToolRegistry:
-        return cls(catalog.tools, search_backend=search_backend)
+        return cls(catalog.tools, search_backend=search_backend, python=python)
 
     def names(self) -> list[str]:
         return sorted(self._entries)
@@ -176,7 +193,7 @@ def _builtin_entry(
     return _Entry(spec, validator, executor, timeout)
 
 
-def _manifest_entry(name: str, manifest: Tool) -> _Entry:
+def _manifest_entry(name: str, manifest: Tool, sandbox: PythonSandbox) -> _Entry:
     spec = manifest.spec
     runtime = spec.runtime
     executor: ToolExecutor
@@ -193,6 +210,7 @@ def _manifest_entry(name: str, manifest: Tool) -> _Entry:
             name=name,
             reference=spec.endpoint or "",
             timeout_s=runtime.timeout_s,
+            sandbox=sandbox,
             max_attempts=runtime.retry.max_attempts,
             backoff_s=runtime.retry.backoff,
         )

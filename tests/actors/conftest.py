@@ -47,6 +47,7 @@ FAST_ACTOR = ActorSettings(
     step_retry_backoff_s=0.05,
     grace_s=5.0,
     session_timeout_ms=6000,
+    python_tool_modules=["tests.actors"],
 )
 
 

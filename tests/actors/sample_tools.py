@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import tempfile
+from pathlib import Path
 
 
 def broken(query: str) -> str:
@@ -14,9 +17,22 @@ async def stall(query: str) -> str:
     return "too late"
 
 
-CALLS: list[str] = []
+def _calls_file(actor_pid: int) -> Path:
+    return Path(tempfile.gettempdir()) / f"podium-test-lookup-{actor_pid}"
 
 
 def lookup(query: str) -> str:
-    CALLS.append(query)
+    """Records the call in a file of the actor's process (each call runs in a child of it)."""
+    with _calls_file(os.getppid()).open("a") as file:
+        file.write(query + "\n")
     return f"3 rows for {query}"
+
+
+def calls() -> list[str]:
+    """The queries `lookup` ran for actors of this (the test's) process."""
+    path = _calls_file(os.getpid())
+    return path.read_text().splitlines() if path.exists() else []
+
+
+def clear_calls() -> None:
+    _calls_file(os.getpid()).unlink(missing_ok=True)

@@ -27,12 +27,12 @@ async def pending(rt: Runtime, task_id: str) -> list[str]:
 @pytest.mark.parametrize("granted", [True, False])
 async def test_approval_parks_and_resumes_the_step(runtime: Runtime, granted: bool) -> None:
     await runtime.start(GRAPHS, actors=["cautious"])
-    sample_tools.CALLS.clear()
+    sample_tools.clear_calls()
     task_id = await runtime.submit("solo-cautious", "Look up the payroll.")
     ids = await wait_until(lambda: pending(runtime, task_id), timeout=60)
     await wait_until(lambda: runtime.collector.of_type(task_id, "approval.requested"))
     assert not runtime.collector.results.get(task_id)
-    assert sample_tools.CALLS == []
+    assert sample_tools.calls() == []
     await decide_approval(
         runtime.kafka, runtime.names, ids[0], granted=granted, decided_by="alice", reason="ok"
     )
@@ -42,9 +42,9 @@ async def test_approval_parks_and_resumes_the_step(runtime: Runtime, granted: bo
     await wait_until(lambda: runtime.collector.of_type(task_id, "tool.called"))
     call = runtime.collector.of_type(task_id, "tool.called")[0]
     if granted:
-        assert call.data["status"] == "ok" and sample_tools.CALLS == ["salaries"]
+        assert call.data["status"] == "ok" and sample_tools.calls() == ["salaries"]
     else:
-        assert call.data["status"] == "denied" and sample_tools.CALLS == []
+        assert call.data["status"] == "denied" and sample_tools.calls() == []
 
 
 async def test_approval_expiry_is_the_policy_services_ttl(runtime: Runtime) -> None:

@@ -9,7 +9,14 @@ from typing import Any
 import httpx
 import pytest
 
-from actors.tools import HttpToolExecutor, ReadUrlExecutor, ToolInvocation, ToolRegistry, read_url
+from actors.tools import (
+    HttpToolExecutor,
+    PythonSandbox,
+    ReadUrlExecutor,
+    ToolInvocation,
+    ToolRegistry,
+    read_url,
+)
 from actors.tools.http_executor import MAX_RESULT_CHARS
 from tests.providers.fake_http import FakeHTTPServer, Reply
 from tests.tools.counting import CountingTransport
@@ -131,7 +138,8 @@ async def test_stuck_sync_tools_do_not_starve_read_url(fake_server: FakeHTTPServ
                 runtime={"timeout": "100ms"},
             ),
             "read-url": tool("read-url", allow_private_networks=True),
-        }
+        },
+        python=PythonSandbox(allowed_modules=("tests.tools",)),
     )
     try:
         naps = await asyncio.gather(

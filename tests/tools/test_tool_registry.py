@@ -1,10 +1,20 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
-from actors.tools import ToolInvocation, ToolRegistry, UnknownToolError, redact_arguments
+from actors.tools import (
+    PythonSandbox,
+    ToolInvocation,
+    ToolRegistry,
+    UnknownToolError,
+    redact_arguments,
+)
 from tests.providers.fake_http import FakeHTTPServer, Reply
 from tests.tools.manifests_helpers import tool
+
+TEST_SANDBOX = PythonSandbox(allowed_modules=("tests.tools",))
 
 SCHEMA = {
     "type": "object",
@@ -120,7 +130,7 @@ async def test_http_tool_timeout(fake_server: FakeHTTPServer) -> None:
         await registry.aclose()
 
 
-async def test_python_tools_sync_async_errors_timeouts_and_retries() -> None:
+async def test_python_tools_sync_async_errors_timeouts_and_retries(tmp_path: Path) -> None:
     tools = {
         "add": tool(
             "add",
@@ -147,7 +157,7 @@ async def test_python_tools_sync_async_errors_timeouts_and_retries() -> None:
         ),
         "missing": tool("missing", type="python", endpoint="tests.tools.sample_tools:nope"),
     }
-    registry = ToolRegistry(tools)
+    registry = ToolRegistry(tools, python=TEST_SANDBOX)
     try:
         assert (await registry.invoke(invocation("add", a=2, b=3))).content == '{"sum": 5}'
         assert (await registry.invoke(invocation("shout", text="hi"))).content == "HI"
@@ -156,7 +166,7 @@ async def test_python_tools_sync_async_errors_timeouts_and_retries() -> None:
         assert "hunter2" not in boom.content and "Traceback" not in boom.content
         slow = await registry.invoke(invocation("slow"))
         assert not slow.ok and "timed out" in slow.content
-        flaky = await registry.invoke(invocation("flaky", label="k-registry"))
+        flaky = await registry.invoke(invocation("flaky", counter=str(tmp_path / "flaky")))
         assert flaky.ok and flaky.content == "ok after 3"
         missing = await registry.invoke(invocation("missing"))
         assert not missing.ok and missing.content == "the tool is not available"
