@@ -114,9 +114,16 @@ async def _run_child(request: bytes) -> tuple[bytes, int | None]:
         with contextlib.suppress(ConnectionError):
             await process.stdin.drain()
         process.stdin.close()
-        answer = await process.stdout.read(_MAX_ANSWER_BYTES)
+        answer = bytearray()
+        while len(answer) < _MAX_ANSWER_BYTES:
+            chunk = await process.stdout.read(_MAX_ANSWER_BYTES - len(answer))
+            if not chunk:
+                break
+            answer += chunk
+        if len(answer) >= _MAX_ANSWER_BYTES:
+            return bytes(answer), None
         returncode = await process.wait()
-        return answer, returncode
+        return bytes(answer), returncode
     finally:
         if process.returncode is None:
             with contextlib.suppress(ProcessLookupError):

@@ -73,3 +73,7 @@ def burn() -> int:
 def chatty() -> str:
     print("noise on stdout")
     return "quiet result"
+
+
+def big(chars: int) -> str:
+    return "é" * chars

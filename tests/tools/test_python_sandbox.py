@@ -139,3 +139,13 @@ def test_the_settings(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PODIUM_ACTOR_PYTHON_TOOL_MODULES", "bad module!")
     with pytest.raises(ValueError, match="bad"):
         ActorSettings()
+
+
+async def test_a_large_result_comes_back_whole_up_to_the_cap() -> None:
+    registry = ToolRegistry(python_tool("big", "tests.tools.sample_tools:big"), python=SANDBOX)
+    try:
+        result = await registry.invoke(call("big", chars=300_000))
+    finally:
+        await registry.aclose()
+    assert result.ok, result
+    assert result.content == "é" * 100_000
