@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PODIUM := $(BIN)/podium
 PYTEST_ARGS ?= -q
-SOURCES := podium manifests topics actors policy_service ledger tests bench
+SOURCES := podium manifests topics actors policy_service ledger scheduler tests bench
 
 .PHONY: help install stack-up stack-down stack-status test test-unit lint format typecheck schemas demo
 

@@ -15,6 +15,8 @@ from manifests.models import (
     McpServer,
     ModelEndpoint,
     Resource,
+    Task,
+    TaskSchedule,
     Tool,
     ToolPermission,
 )
@@ -34,6 +36,8 @@ __all__ = [
     "McpServer",
     "ModelEndpoint",
     "Resource",
+    "Task",
+    "TaskSchedule",
     "Tool",
     "ToolPermission",
     "catalog_from_resources",

@@ -18,6 +18,8 @@ from manifests.models import (
     McpServer,
     ModelEndpoint,
     Resource,
+    Task,
+    TaskSchedule,
     Tool,
     ToolPermission,
 )
@@ -42,6 +44,8 @@ class Catalog:
     roles: Mapping[str, AgentRole]
     tool_permissions: Mapping[str, ToolPermission]
     mcp_servers: Mapping[str, McpServer]
+    tasks: Mapping[str, Task]
+    schedules: Mapping[str, TaskSchedule]
     routing: Mapping[str, RoutingTable]
     names: TopicNames
 
@@ -60,6 +64,8 @@ class Catalog:
             roles=_by_name(items, AgentRole),
             tool_permissions=_by_name(items, ToolPermission),
             mcp_servers=_by_name(items, McpServer),
+            tasks=_by_name(items, Task),
+            schedules=_by_name(items, TaskSchedule),
             routing=MappingProxyType(compile_all(systems.values(), names)),
             names=names,
         )
@@ -80,6 +86,8 @@ class Catalog:
             self.policies,
             self.roles,
             self.tool_permissions,
+            self.tasks,
+            self.schedules,
         ):
             out.extend(mapping.values())
         return out

@@ -20,6 +20,8 @@ from manifests.models import (
     AgentSystem,
     McpServer,
     ModelEndpoint,
+    Task,
+    TaskSchedule,
     Tool,
     ToolPermission,
 )
@@ -65,6 +67,7 @@ def check(
         i.resource.name: i.resource for i in unique if isinstance(i.resource, ModelEndpoint)
     }
     servers = names(McpServer)
+    tasks = names(Task)
     tools = names(Tool) | set(BUILTIN_TOOLS)
     for item in unique:
         if isinstance(item.resource, McpServer):
@@ -173,6 +176,10 @@ def check(
                 )
             if res.spec.mcp_server is not None:
                 ref(item, ("spec", "mcp_server"), "McpServer", res.spec.mcp_server, servers)
+        elif isinstance(res, Task):
+            ref(item, ("spec", "system"), "AgentSystem", res.spec.system, systems)
+        elif isinstance(res, TaskSchedule):
+            ref(item, ("spec", "task_ref"), "Task", res.spec.task_name, tasks)
     return errors
 
 

@@ -56,6 +56,15 @@ from manifests.models.systems import (
     GraphNode,
     JoinSpec,
 )
+from manifests.models.tasks import (
+    MessageRetry,
+    Task,
+    TaskRequirements,
+    TaskRetry,
+    TaskSchedule,
+    TaskScheduleSpec,
+    TaskSpec,
+)
 from manifests.models.tools import (
     RetryPolicy,
     Tool,
@@ -72,6 +81,8 @@ Resource = (
     | ModelEndpoint
     | Tool
     | McpServer
+    | Task
+    | TaskSchedule
 )
 
 KINDS: dict[str, type[ResourceBase]] = {
@@ -85,6 +96,8 @@ KINDS: dict[str, type[ResourceBase]] = {
         ModelEndpoint,
         Tool,
         McpServer,
+        Task,
+        TaskSchedule,
     )
 }
 """Kind name -> model class."""
@@ -111,6 +124,7 @@ __all__ = [
     "McpEnv",
     "McpServer",
     "McpServerSpec",
+    "MessageRetry",
     "Metadata",
     "MockOptions",
     "MockReply",
@@ -127,6 +141,12 @@ __all__ = [
     "RetryPolicy",
     "RolePermissions",
     "Seconds",
+    "Task",
+    "TaskRequirements",
+    "TaskRetry",
+    "TaskSchedule",
+    "TaskScheduleSpec",
+    "TaskSpec",
     "Tool",
     "ToolFilter",
     "ToolPermission",

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-PACKAGES = ["podium", "actors", "policy_service", "ledger", "manifests", "topics"]
+PACKAGES = ["podium", "actors", "policy_service", "ledger", "scheduler", "manifests", "topics"]
 LINT_IMPORTS = Path(sys.executable).with_name("lint-imports")
 
 
@@ -50,6 +50,7 @@ def test_the_tree_keeps_its_contracts(copy_of_the_tree: Path) -> None:
         ("topics/upward.py", "import manifests.models"),
         ("podium/core/upward.py", "import topics.names"),
         ("ledger/sideways.py", "import policy_service.approvals"),
+        ("scheduler/sideways.py", "import actors.dispatcher"),
         ("actors/upward.py", "import podium.composition"),
         ("podium/commands/peek.py", "import podium.stack.state"),
     ],

@@ -1,0 +1,8 @@
+"""The scheduler: starts the task template of every applied `TaskSchedule` on each cron slot,
+exactly once per slot, whatever the number of replicas and restarts.
+
+Modules:
+- `slots`: the pure part, no Kafka: the slots of a cron expression in a time zone, which are due
+  since the last one decided (within the catch-up window), and what the concurrency policy does
+  with each; the task id of a slot.
+"""
