@@ -37,6 +37,8 @@ from policy_service.decision import Pricer
 from policy_service.rules_source import RulesSource, WatchedRules
 from policy_service.service import PolicyService
 from policy_service.settings import PolicySettings, resolve_hmac_key
+from scheduler.service import SchedulerService
+from scheduler.settings import SchedulerSettings
 from topics.names import TopicNames
 
 log = logging.getLogger(__name__)
@@ -198,6 +200,29 @@ class DispatcherRole:
             await watcher.stop()
 
 
+class SchedulerRole:
+    """`podium scheduler`: the catalog watcher and one replica of the scheduler group."""
+
+    name = "scheduler"
+
+    def __init__(self, kafka: KafkaSettings, settings: SchedulerSettings) -> None:
+        self._kafka = kafka
+        self._settings = settings
+        self.service: SchedulerService | None = None
+
+    async def run(self, stop: asyncio.Event) -> None:
+        names = topic_names(self._kafka)
+        watcher = CatalogWatcher(self._kafka, names)
+        await watcher.start()
+        try:
+            self.service = SchedulerService(
+                self._kafka, names, settings=self._settings, catalog=watcher
+            )
+            await self.service.run(stop)
+        finally:
+            await watcher.stop()
+
+
 class ActorRole:
     """`podium actor AGENT` (and the actors of `podium dev`): the catalog watcher, the policy
     client and the actors, in one lifespan.
@@ -287,13 +312,14 @@ class ActorRole:
 
 
 def dev_role(kafka: KafkaSettings) -> ActorRole:
-    """`podium dev`: the dispatcher, an actor per applied agent, the policy service and the
-    ledger, in one process."""
+    """`podium dev`: the dispatcher, an actor per applied agent, the policy service, the ledger
+    and the scheduler, in one process."""
     policy = policy_settings()
     database = database_settings()
     extra: list[Service] = [
         policy_service(kafka, policy, database),
         ledger_service(load_settings(LedgerSettings), database, kafka),
+        SchedulerRole(kafka, load_settings(SchedulerSettings)),
     ]
     return ActorRole(
         kafka,

@@ -1,5 +1,6 @@
-"""`podium get agents|systems|policies|endpoints|tools|roles|... [NAME] [-o json|yaml|table]`:
-what is applied, read back from the manifests topic. The ledger adds `get task(s)` here."""
+"""`podium get agents|systems|policies|endpoints|tools|roles|schedules|... [NAME] [-o ...]`:
+what is applied, read back from the manifests topic; schedules also show their last and next
+slots. The ledger adds `get task(s)` here."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from podium.output import OutputFormat, emit, err_console
 from topics.names import TopicNames
 
 if TYPE_CHECKING:
+    from podium.core.settings import KafkaSettings
     from topics.messages import ManifestRecord
 
 get_app = typer.Typer(help="Show applied resources, and tasks.", no_args_is_help=True)
@@ -97,6 +99,40 @@ def _tool_row(record: ManifestRecord) -> Row:
     }
 
 
+def _schedule_row(record: ManifestRecord) -> Row:
+    spec = _spec(record)
+    return {
+        "name": record.name,
+        "schedule": spec.get("schedule"),
+        "time_zone": spec.get("time_zone", "UTC"),
+        "task": spec.get("task_ref"),
+        "policy": spec.get("concurrency_policy", "forbid"),
+        "suspend": bool(spec.get("suspend", False)),
+    }
+
+
+def _fire_times(kafka: KafkaSettings, found: list[ManifestRecord]) -> dict[str, Row]:
+    """Per schedule: the last slot fired and when, the active runs, and the next slot."""
+    from manifests.models import TaskSchedule
+    from scheduler.status import next_slot, read_states
+
+    states = asyncio.run(read_states(kafka, TopicNames(kafka.topic_prefix)))
+    out: dict[str, Row] = {}
+    for record in found:
+        state = states.get(record.name)
+        schedule = TaskSchedule.model_validate(record.resource)
+        upcoming = next_slot(schedule, state)
+        fired = state.last_fired_at if state else None
+        out[record.name] = {
+            "last_slot": state.last_slot.isoformat() if state and state.last_slot else "",
+            "last_fired_at": fired.isoformat(timespec="seconds") if fired else "",
+            "last_task": state.last_task_id if state else "",
+            "active": len(state.active) if state else 0,
+            "next_slot": upcoming.isoformat() if upcoming else "(suspended)",
+        }
+    return out
+
+
 def _plain_row(record: ManifestRecord) -> Row:
     return {"name": record.name}
 
@@ -110,6 +146,8 @@ KINDS: dict[str, tuple[str, Callable[[ManifestRecord], Row]]] = {
     "roles": ("AgentRole", _plain_row),
     "toolpermissions": ("ToolPermission", _plain_row),
     "mcpservers": ("McpServer", _plain_row),
+    "templates": ("Task", _plain_row),
+    "schedules": ("TaskSchedule", _schedule_row),
     "routes": ("RoutingTable", _plain_row),
 }
 
@@ -132,9 +170,14 @@ def show(plural: str, name: str | None, output: OutputFormat) -> None:
         err_console.print(f"No {kind} is applied (prefix {kafka.topic_prefix!r}).", highlight=False)
         return
     value = [_record_json(r) for r in found]
+    times = _fire_times(kafka, found) if kind == "TaskSchedule" else {}
+    for item in value:
+        if item["name"] in times:
+            item["status"] = times[item["name"]]
     rows = [
         {
             **row_of(r),
+            **times.get(r.name, {}),
             "generation": r.generation,
             "applied_at": r.applied_at.isoformat(timespec="seconds"),
         }

@@ -1,4 +1,4 @@
-"""Service commands of the actor runtime: `podium dispatcher`, `podium actor AGENT`, `podium dev`.
+"""Service commands: `podium dispatcher`, `podium actor AGENT`, `podium scheduler`, `podium dev`.
 
 `podium dev` runs, in one process: the catalog watcher, the dispatcher, one actor for every agent
 of every applied system, and the policy service and the ledger. It waits for the catalog (apply
@@ -63,6 +63,19 @@ def register(app: typer.Typer) -> None:
         if concurrency is not None:
             settings = settings.model_copy(update={"concurrency": concurrency})
         role = composition.ActorRole(kafka, [agent], settings, composition.policy_settings())
+        asyncio.run(run_services([role], grace_s=settings.grace_s + 5))
+
+    @app.command(rich_help_panel=SERVICES)
+    def scheduler() -> None:
+        """Run one replica of the scheduler: starts each TaskSchedule's task on its slots."""
+        from podium import composition
+        from podium.core.lifecycle import run_services
+        from podium.core.settings import load_settings
+        from scheduler.settings import SchedulerSettings
+
+        kafka = _kafka("podium-scheduler")
+        settings = load_settings(SchedulerSettings)
+        role = composition.SchedulerRole(kafka, settings)
         asyncio.run(run_services([role], grace_s=settings.grace_s + 5))
 
     @app.command(rich_help_panel=SERVICES)
