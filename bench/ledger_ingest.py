@@ -24,7 +24,7 @@ from ledger.plan import incoming, plan_batch
 from ledger.queries import GroupBy, spend
 from ledger.service import LedgerService
 from ledger.settings import LedgerSettings
-from ledger.store import EVENT_COLUMNS, create_pool
+from ledger.store import STORED_COLUMNS, create_pool
 from podium import composition
 from podium.core.settings import DatabaseSettings, KafkaSettings
 from topics.codec import encode
@@ -104,8 +104,9 @@ def copy_records(events: list[Event]) -> list[tuple[Any, ...]]:
             "",
             -1,
             -1,
+            n,
         )
-        for ln in plan.links
+        for n, ln in enumerate(plan.links, 1)
     ]
 
 
@@ -186,7 +187,7 @@ async def ingest(
                 await conn.copy_records_to_table(
                     "events",
                     records=records[i : i + args.batch],
-                    columns=EVENT_COLUMNS,
+                    columns=STORED_COLUMNS,
                     schema_name=raw_schema,
                 )
             raw_s = time.perf_counter() - started
@@ -248,10 +249,11 @@ async def spend_p95(args: argparse.Namespace, dsn: str) -> float:
                             "",
                             -1,
                             -1,
+                            i + 1,
                         )
                     )
                 await conn.copy_records_to_table(
-                    "events", records=rows, columns=EVENT_COLUMNS, schema_name=schema
+                    "events", records=rows, columns=STORED_COLUMNS, schema_name=schema
                 )
             await conn.execute(
                 """

@@ -45,6 +45,13 @@ EVENT_COLUMNS = (
     "kafka_partition",
     "kafka_offset",
 )
+"""The columns of the rows `event_rows` makes; the writer adds `gseq` when it stores them."""
+
+STORED_COLUMNS = (*EVENT_COLUMNS, "gseq")
+
+WRITER_ROLE = "podium_ledger_writer"
+"""The role the ledger's connections write as (`SET ROLE` at connection start): it may insert
+and read events, never update or delete them (migration 0004)."""
 
 
 def task_lock_key(schema: str, task_id: str) -> int:
@@ -53,12 +60,17 @@ def task_lock_key(schema: str, task_id: str) -> int:
 
 
 async def create_pool(dsn: str, schema: str, *, size: int) -> asyncpg.Pool:
-    """A pool whose connections resolve unqualified names in the ledger's schema."""
+    """A pool whose connections resolve unqualified names in the ledger's schema and act as
+    `WRITER_ROLE` (a startup parameter, so the pool's `RESET ALL` between uses keeps it)."""
     pool: asyncpg.Pool = await asyncpg.create_pool(
         dsn,
         min_size=1,
         max_size=size,
-        server_settings={"search_path": f'"{schema}", public', "application_name": "podium"},
+        server_settings={
+            "search_path": f'"{schema}", public',
+            "application_name": "podium",
+            "role": WRITER_ROLE,
+        },
     )
     return pool
 
@@ -180,8 +192,17 @@ def event_rows(plan: BatchPlan) -> list[Row]:
 
 
 async def _apply(conn: asyncpg.Connection, schema: str, plan: BatchPlan, rows: list[Row]) -> None:
+    # The global sequence numbers, last before the COPY: the row lock on ledger_sequence is held
+    # to the commit, so numbers are given without gaps and become visible in order.
+    last: int = await conn.fetchval(
+        "UPDATE ledger_sequence SET last = last + $1 RETURNING last", len(rows)
+    )
+    first = last - len(rows) + 1
     await conn.copy_records_to_table(
-        "events", records=rows, columns=EVENT_COLUMNS, schema_name=schema
+        "events",
+        records=[(*row, first + n) for n, row in enumerate(rows)],
+        columns=STORED_COLUMNS,
+        schema_name=schema,
     )
     heads = plan.heads
     await conn.execute(

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import random
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 import asyncpg
 import msgspec
@@ -13,7 +15,7 @@ import pytest
 from ledger.audit import verify
 from ledger.migrate import available, migrate
 from ledger.plan import incoming
-from ledger.store import write_batch
+from ledger.store import WRITER_ROLE, write_batch
 from tests.ledger.conftest import task_events
 from topics.messages import Event
 
@@ -73,17 +75,24 @@ async def test_events_table_rejects_update_and_delete(
 ) -> None:
     async with ledger_pool.acquire() as conn:
         await write_batch(conn, pg_schema, [incoming(e) for e in task_events("t-ro")])
-        with pytest.raises(asyncpg.InsufficientPrivilegeError, match="append-only"):
-            await conn.execute("UPDATE events SET type = 'x'")
-        with pytest.raises(asyncpg.InsufficientPrivilegeError, match="append-only"):
-            await conn.execute("DELETE FROM events")
-        with pytest.raises(asyncpg.InsufficientPrivilegeError, match="append-only"):
-            await conn.execute("TRUNCATE events")
+        assert await conn.fetchval("SELECT current_user") == WRITER_ROLE
+        # The ledger's own connections may not change events at all ...
+        for sql in ("UPDATE events SET type = 'x'", "DELETE FROM events", "TRUNCATE events"):
+            with pytest.raises(asyncpg.InsufficientPrivilegeError, match="permission denied"):
+                await conn.execute(sql)
+        # ... and the tables' owner is stopped by the append-only trigger.
+        async with conn.transaction():
+            await conn.execute("SET LOCAL ROLE NONE")
+            for sql in ("UPDATE events SET type = 'x'", "DELETE FROM events", "TRUNCATE events"):
+                with pytest.raises(asyncpg.InsufficientPrivilegeError, match="append-only"):
+                    async with conn.transaction():
+                        await conn.execute(sql)
 
 
 async def _tamper(conn: asyncpg.Connection, sql: str, *args: object) -> None:
     """What an administrator who switches triggers off could do."""
     async with conn.transaction():
+        await conn.execute("SET LOCAL ROLE NONE")
         await conn.execute("SET LOCAL session_replication_role = replica")
         await conn.execute(sql, *args)
 
@@ -175,3 +184,31 @@ async def test_spend_rollups_equal_recomputation_from_raw_events(
         Decimal(0),
     )
     assert sum((r["cost_usd"] for r in rollup), Decimal(0)) == expected == task_totals
+
+
+async def test_global_sequence_has_no_gaps_across_concurrent_writers(
+    ledger_pool: asyncpg.Pool, pg_schema: str
+) -> None:
+    batches = [[incoming(e) for e in task_events(f"t-gseq-{n}")] for n in range(6)]
+
+    async def write(batch: list[Any]) -> None:
+        async with ledger_pool.acquire() as conn:
+            await write_batch(conn, pg_schema, batch)
+
+    async with asyncio.TaskGroup() as group:
+        for batch in batches:
+            group.create_task(write(batch))
+    async with ledger_pool.acquire() as conn:
+        # A batch refused whole (a NUL in an event) uses no sequence numbers.
+        nul = task_events("t-gseq-nul")[0]
+        bad = msgspec.structs.replace(nul, data={"input": "a\x00b"})
+        with pytest.raises(asyncpg.PostgresError):
+            await write_batch(conn, pg_schema, [incoming(bad)])
+        await write_batch(conn, pg_schema, [incoming(e) for e in task_events("t-gseq-last")])
+        gseqs = [r[0] for r in await conn.fetch("SELECT gseq FROM events ORDER BY gseq")]
+        last = await conn.fetchval("SELECT last FROM ledger_sequence")
+        per_task = await conn.fetch(
+            "SELECT task_id, array_agg(gseq ORDER BY seq) AS g FROM events GROUP BY task_id"
+        )
+    assert gseqs == list(range(1, len(gseqs) + 1)) and last == len(gseqs)
+    assert all(list(r["g"]) == sorted(r["g"]) for r in per_task)
