@@ -1,4 +1,5 @@
-"""`podium ledger`: the ingest loop and the HTTP API, as one `podium.core.lifecycle.Service`."""
+"""`podium ledger`: the ingest loop, the anchoring of its chain heads and the HTTP API, as one
+`podium.core.lifecycle.Service`."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ import asyncpg
 import uvicorn
 
 from ledger._database import retry_until_stopped
+from ledger.anchoring import Anchorer
+from ledger.anchors import AnchorSigner
 from ledger.api import Decider, create_app
 from ledger.ingest import Ingester
 from ledger.migrate import migrate
@@ -74,9 +77,12 @@ class LedgerService:
         api: bool = True,
         decider: Decider | None = None,
         on_api_url: Callable[[str], None] | None = None,
+        anchor_signer: AnchorSigner | None = None,
     ) -> None:
         """`decider` decides approvals for `POST /v1/approvals/...` (none: the API refuses);
-        `on_api_url` learns the API's address once it listens (the dev stack records it)."""
+        `on_api_url` learns the API's address once it listens (the dev stack records it);
+        `anchor_signer` signs the chain heads published to the anchors topic while ingesting
+        (none: no anchors; the composition root always gives one)."""
         if ingest and kafka is None:
             raise ValueError("ingesting needs Kafka settings")
         self.settings = settings
@@ -87,7 +93,9 @@ class LedgerService:
         self.api = api
         self.decider = decider
         self.on_api_url = on_api_url
+        self.anchor_signer = anchor_signer
         self.ingester: Ingester | None = None
+        self.anchorer: Anchorer | None = None
         self.api_url: str | None = None
         self.ready = asyncio.Event()
 
@@ -104,13 +112,32 @@ class LedgerService:
             async with asyncio.TaskGroup() as group:
                 if self.ingest and self.kafka is not None:
                     self.ingester = Ingester(pool, self.settings, self.kafka, self.names)
-                    group.create_task(self.ingester.run(stop), name="ledger-ingest")
+                    drained = asyncio.Event()
+                    group.create_task(
+                        self._ingest(self.ingester, stop, drained), name="ledger-ingest"
+                    )
+                    if self.anchor_signer is not None:
+                        self.anchorer = Anchorer(
+                            pool,
+                            self.kafka,
+                            self.names,
+                            self.anchor_signer,
+                            self.settings.anchor_interval_s,
+                        )
+                        group.create_task(self.anchorer.run(stop, drained), name="ledger-anchor")
                 if self.api:
                     group.create_task(self._serve(pool, stop), name="ledger-api")
                 else:
                     self.ready.set()
         finally:
             await pool.close()
+
+    @staticmethod
+    async def _ingest(ingester: Ingester, stop: asyncio.Event, drained: asyncio.Event) -> None:
+        try:
+            await ingester.run(stop)
+        finally:
+            drained.set()
 
     async def _serve(self, pool: asyncpg.Pool, stop: asyncio.Event) -> None:
         config = uvicorn.Config(

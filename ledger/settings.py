@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from pathlib import Path
+
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -34,4 +36,21 @@ class LedgerSettings(BaseSettings):
     pool_size: int = Field(default=4, ge=1, le=100, description="database connections")
     reconnect_max_s: float = Field(
         default=2.0, gt=0, le=60, description="longest pause between reconnection attempts"
+    )
+    anchor_key: SecretStr | None = Field(
+        default=None,
+        description="Ed25519 private key (64 hex digits) that signs the chain heads the ledger "
+        "anchors in Kafka; required outside the dev stack (or anchor_key_file)",
+    )
+    anchor_key_file: Path | None = Field(
+        default=None, description="a file holding anchor_key (64 hex digits)"
+    )
+    anchor_public_key: str | None = Field(
+        default=None,
+        pattern=r"^[0-9a-f]{64}$",
+        description="the anchors' Ed25519 public key (64 hex digits), all `podium audit verify` "
+        "needs; derived from anchor_key when unset",
+    )
+    anchor_interval_s: float = Field(
+        default=5.0, gt=0, le=3600, description="how often the chain heads are signed and published"
     )

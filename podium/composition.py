@@ -3,8 +3,9 @@
 The command line (`podium dispatcher|actor|policy|ledger|dev`) and the tests build services
 through these functions, so what runs in production is what the tests run. This is also the one
 place that reads the local stack's state file: when `PODIUM_KAFKA_BOOTSTRAP`,
-`PODIUM_DATABASE_URL`, `PODIUM_POLICY_HMAC_KEY` or `PODIUM_API_URL` are unset, the addresses and
-the dev key `podium stack up` recorded are the defaults. Below this module nothing knows the dev
+`PODIUM_DATABASE_URL`, `PODIUM_POLICY_HMAC_KEY`, `PODIUM_LEDGER_ANCHOR_KEY(_FILE)` or
+`PODIUM_API_URL` are unset, the addresses and the dev keys `podium stack up` recorded are the
+defaults. Below this module nothing knows the dev
 stack exists.
 """
 
@@ -17,11 +18,20 @@ import os
 import uuid
 from pathlib import Path
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
 from actors.actor import ActorService
 from actors.catalog_tools import CatalogTools
 from actors.dispatcher import DispatcherService
 from actors.settings import ActorSettings, DispatcherSettings
 from actors.tools import PythonSandbox
+from ledger.anchors import (
+    AnchorSigner,
+    new_private_hex,
+    private_key_from_hex,
+    public_key_from_hex,
+    read_key_file,
+)
 from ledger.api import ApprovalDecided, ApprovalUnknown, Decider
 from ledger.client import LedgerClient
 from ledger.service import LedgerService
@@ -65,6 +75,40 @@ def database_settings() -> DatabaseSettings:
 def policy_settings() -> PolicySettings:
     key = load_state().policy_hmac_key
     return load_settings(PolicySettings, **({"hmac_key": key} if key else {}))
+
+
+def anchor_signer(settings: LedgerSettings) -> AnchorSigner:
+    """The key the ledger signs its anchors with: `PODIUM_LEDGER_ANCHOR_KEY`, else the file
+    `PODIUM_LEDGER_ANCHOR_KEY_FILE` names, else the dev stack's key (made when missing).
+    Outside the dev stack a missing key stops the service."""
+    if settings.anchor_key is not None:
+        text, what = settings.anchor_key.get_secret_value(), "PODIUM_LEDGER_ANCHOR_KEY"
+    elif settings.anchor_key_file is not None:
+        text = read_key_file(settings.anchor_key_file)
+        what = f"PODIUM_LEDGER_ANCHOR_KEY_FILE {settings.anchor_key_file}"
+    elif state_file().exists():
+        state = load_state()
+        if state.ledger_anchor_key is None:
+            state.ledger_anchor_key = new_private_hex()
+            save_state(state)
+        text, what = state.ledger_anchor_key, f"ledger_anchor_key of {state_file()}"
+    else:
+        raise PermanentError(
+            "the ledger has no key to sign its anchors: set PODIUM_LEDGER_ANCHOR_KEY (64 hex "
+            "digits of an Ed25519 private key, e.g. from `python -c 'import secrets; "
+            "print(secrets.token_hex(32))'`) or PODIUM_LEDGER_ANCHOR_KEY_FILE"
+        )
+    return AnchorSigner(private_key_from_hex(text, what=what))
+
+
+def anchor_public_key(settings: LedgerSettings) -> Ed25519PublicKey:
+    """What `podium audit verify` checks anchors with: `PODIUM_LEDGER_ANCHOR_PUBLIC_KEY`, else
+    the public half of `anchor_signer`'s key."""
+    if settings.anchor_public_key is not None:
+        return public_key_from_hex(
+            settings.anchor_public_key, what="PODIUM_LEDGER_ANCHOR_PUBLIC_KEY"
+        )
+    return anchor_signer(settings).private.public_key()
 
 
 def topic_names(kafka: KafkaSettings) -> TopicNames:
@@ -175,6 +219,7 @@ def ledger_service(
         ingest=ingest,
         decider=kafka_decider(kafka, topic_names(kafka)),
         on_api_url=_record_api_url if record_api_url else None,
+        anchor_signer=anchor_signer(settings) if ingest else None,
     )
 
 

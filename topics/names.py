@@ -66,6 +66,11 @@ class TopicNames:
         return f"{self.prefix}.manifests"
 
     @property
+    def ledger_anchors(self) -> str:
+        """Compacted: the ledger's signed chain heads (`LedgerAnchor`)."""
+        return f"{self.prefix}.ledger.anchors"
+
+    @property
     def approvals(self) -> str:
         return f"{self.prefix}.approvals"
 

@@ -66,6 +66,8 @@ def _up(settings: StackSettings, progress: Progress) -> UpReport:
     state = load_state()
     if state.policy_hmac_key is None:
         state.policy_hmac_key = secrets.token_hex(32)
+    if state.ledger_anchor_key is None:
+        state.ledger_anchor_key = secrets.token_hex(32)  # any 32 bytes are an Ed25519 seed
     started_kafka = started_postgres = False
     if state.postgres is None or not _postgres.is_running(state.postgres):
         with progress("Starting PostgreSQL..."):

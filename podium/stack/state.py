@@ -37,6 +37,9 @@ class StackState(msgspec.Struct, kw_only=True):
     policy_hmac_key: str | None = None
     """A random development key for signing policy decisions, made by `podium stack up`; the
     services use it when `PODIUM_POLICY_HMAC_KEY` is not set."""
+    ledger_anchor_key: str | None = None
+    """A random development Ed25519 key (64 hex digits) with which the ledger signs its anchors,
+    made by `podium stack up`; used when `PODIUM_LEDGER_ANCHOR_KEY(_FILE)` is not set."""
     api_url: str | None = None
     """The ledger API's base URL on the local stack, recorded by `podium ledger`."""
 
@@ -75,5 +78,9 @@ def save_state(state: StackState) -> None:
     path = state_file()
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
-    tmp.write_bytes(msgspec.json.format(msgspec.json.encode(state)))
+    # It holds development keys: readable by its owner only.
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(msgspec.json.format(msgspec.json.encode(state)))
+    tmp.chmod(0o600)
     tmp.replace(path)

@@ -18,6 +18,7 @@ from topics.messages._base import (
 from topics.messages.approvals import AnyApprovalRecord, ApprovalDecision, ApprovalRequest
 from topics.messages.dead_letters import DeadLetter
 from topics.messages.events import Event, EventType, P, Payload, event, event_id_of, payload_of
+from topics.messages.ledger_anchors import LedgerAnchor
 from topics.messages.manifest_records import ManifestRecord
 from topics.messages.payloads import (
     PAYLOAD_TYPES,
@@ -63,6 +64,7 @@ PUBLIC_MESSAGES: tuple[type[Message], ...] = (
     ApprovalRequest,
     ApprovalDecision,
     ManifestRecord,
+    LedgerAnchor,
 )
 """The messages that have a checked-in JSON Schema (`topics/schemas/<name>.json`)."""
 
@@ -89,6 +91,7 @@ __all__ = [
     "EventType",
     "JSONValue",
     "JoinTicket",
+    "LedgerAnchor",
     "ManifestRecord",
     "Message",
     "MessageDeadLetteredData",
