@@ -1,7 +1,8 @@
 """`podium ledger`, and the commands over the ledger: logs, spend, trace, audit, token, get task.
 
 `podium ledger` runs the service; `audit verify` and `token ...` talk to PostgreSQL directly
-(an auditor recomputes the chains from the rows themselves); the rest use the HTTP API.
+(an auditor recomputes the chains from the rows themselves, and checks them against the signed
+anchors on Kafka); the rest use the HTTP API.
 """
 
 from __future__ import annotations
@@ -89,20 +90,56 @@ def ledger_command(
 
 def verify_command(
     task: Annotated[str | None, typer.Argument(help="Only this task's chain.")] = None,
+    no_anchors: Annotated[
+        bool,
+        typer.Option(
+            "--no-anchors", help="Skip the signed anchors in Kafka (rows and rollups only)."
+        ),
+    ] = False,
 ) -> None:
-    """Recompute the hash chains; name the first broken link of each (exit 1 if any)."""
+    """Check the ledger against its signed anchors in Kafka: name every rewritten, reordered or
+    deleted row or task, and every rollup that disagrees with the events (exit 1 if any)."""
+    from ledger.anchoring import read_anchors
     from ledger.audit import verify
+    from ledger.settings import LedgerSettings
+    from podium import composition
+    from podium.core.settings import load_settings
 
-    report: VerifyReport = _with_db(lambda conn, _schema: verify(conn, task))
-    if task is not None and report.tasks == 0:
+    anchors = None
+    if not no_anchors:
+        public = composition.anchor_public_key(load_settings(LedgerSettings))
+        kafka = composition.kafka_settings()
+        anchors = asyncio.run(read_anchors(kafka, composition.topic_names(kafka), public))
+    report: VerifyReport = _with_db(lambda conn, _schema: verify(conn, task, anchors))
+    if task is not None and report.tasks == 0 and report.ok:
         err_console.print(f"task {task!r} has no events in the ledger")
         raise typer.Exit(2)
     for broken in report.breaks:
         err_console.print(f"[red]broken:[/red] {broken}")
+    for problem in report.problems:
+        err_console.print(f"[red]broken:[/red] {problem}")
     if not report.ok:
-        err_console.print(f"{len(report.breaks)} of {report.tasks} chains are broken")
+        err_console.print(
+            f"{len(report.breaks) + len(report.problems)} problems in {report.tasks} chains"
+        )
         raise typer.Exit(1)
-    console.print(f"ok: {report.tasks} chains, {report.events} events verified")
+    anchored = (
+        f"; {report.anchored_tasks} against signed anchors up to global sequence "
+        f"{report.high_water}"
+        if report.high_water is not None
+        else ""
+    )
+    console.print(f"ok: {report.tasks} chains, {report.events} events verified{anchored}")
+
+
+def public_key_command() -> None:
+    """Print the public key of the ledger's anchors (what `audit verify` checks them with)."""
+    from ledger.anchors import public_hex
+    from ledger.settings import LedgerSettings
+    from podium import composition
+    from podium.core.settings import load_settings
+
+    typer.echo(public_hex(composition.anchor_public_key(load_settings(LedgerSettings))))
 
 
 def token_create_command(
@@ -379,6 +416,7 @@ def register(app: typer.Typer) -> None:
     app.command("spend", rich_help_panel=TASKS)(spend_command)
     app.command("trace", rich_help_panel=TASKS)(trace_command)
     audit_app.command("verify")(verify_command)
+    audit_app.command("public-key")(public_key_command)
     token_app.command("create")(token_create_command)
     token_app.command("list")(token_list_command)
     token_app.command("revoke")(token_revoke_command)
