@@ -36,6 +36,8 @@ from topics.names import TopicNames
 
 PODIUM = ROOT / ".venv" / "bin" / "podium"
 HMAC_KEY = "faults-test-key-0123456789abcdef"
+ANCHOR_KEY = "11" * 32
+"""The ledger's anchor signing key in these scenarios (64 hex digits)."""
 
 
 @dataclass
@@ -73,6 +75,7 @@ class Cluster:
                 "PODIUM_LEDGER_API_PORT": "0",
                 "PODIUM_LEDGER_SCHEMA": self.ledger_schema or "podium",
                 "PODIUM_LEDGER_BATCH_SIZE": "500",
+                "PODIUM_LEDGER_ANCHOR_KEY": ANCHOR_KEY,
             }
         )
         env.update(self.env_extra)

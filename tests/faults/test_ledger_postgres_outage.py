@@ -182,6 +182,7 @@ async def test_ledger_waits_for_postgres_and_catches_up(
         "PODIUM_LEDGER_API_PORT": "0",
         "PODIUM_LEDGER_BATCH_SIZE": "500",
         "PODIUM_LEDGER_RECONNECT_MAX_S": "1",
+        "PODIUM_LEDGER_ANCHOR_KEY": "22" * 32,
     }
     log_file = pg.home / "ledger.log"
     loop = asyncio.get_running_loop()
