@@ -21,9 +21,9 @@ from aiokafka.admin import AIOKafkaAdminClient
 
 from ledger.migrate import migrate
 from ledger.plan import incoming, plan_batch
-from ledger.queries import GroupBy, spend
 from ledger.service import LedgerService
 from ledger.settings import LedgerSettings
+from ledger.spend import GroupBy, spend
 from ledger.store import STORED_COLUMNS, create_pool
 from podium import composition
 from podium.core.settings import DatabaseSettings, KafkaSettings
