@@ -43,6 +43,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from manifests.apply import apply_paths
 from podium import composition
 from podium.core.settings import KafkaSettings
+from policy_service.keys import generate
 from topics.codec import encode, headers_for
 from topics.kafka import ensure_topics, make_consumer, make_producer
 from topics.messages import TaskRequested, utcnow
@@ -86,6 +87,9 @@ spec:
     second: {next: third}
 """
 )
+
+SIGNING_KEY, VERIFY_KEYS = generate("bench-e2e")
+"""The decision keys of the benchmark's own processes (they run with no stack state)."""
 
 
 # --- the raw chain (run in its own process: `--raw-chain PREFIX`) -----------------------------
@@ -319,7 +323,8 @@ async def main(args: argparse.Namespace) -> None:
         **{k: v for k, v in os.environ.items() if not k.startswith("PODIUM_")},
         "PODIUM_KAFKA_BOOTSTRAP": kafka.bootstrap,
         "PODIUM_DATABASE_URL": database.url,
-        "PODIUM_POLICY_HMAC_KEY": uuid.uuid4().hex,
+        "PODIUM_POLICY_SIGNING_KEY": SIGNING_KEY,
+        "PODIUM_POLICY_VERIFY_KEYS": VERIFY_KEYS,
         "PYTHONPATH": str(ROOT),
     }
     prefixes: list[str] = []

@@ -8,7 +8,8 @@ schema (both removed at the end):
   as the policy path (idempotent producer, acks=all, linger 0, fetch_max_wait_ms 5);
 - policy: `Authorizer.authorize(...)` of a model call against a real `PolicyService` whose rules
   put a token budget on the task, so each decision includes its budget reservation in PostgreSQL,
-  the HMAC signature, the reply and the `policy.decided` event.
+  the Ed25519 signature (over the decision and the request digest) and its check by the
+  requester, the reply and the `policy.decided` event.
 
 Each at concurrency 1 and 64. Prints p50/p99 and decisions/s of both, the ratios at concurrency
 64 (`c=64 ratios: p50=<x> p99=<y>`), and last:
@@ -36,6 +37,7 @@ from manifests.loader import build, parse_text
 from podium import composition
 from podium.core.settings import KafkaSettings
 from policy_service.client import Authorizer, is_allowed
+from policy_service.keys import generate, parse_verify_keys
 from policy_service.rules import rules_from_resources
 from policy_service.rules_source import StaticRules
 from policy_service.settings import PolicySettings
@@ -66,7 +68,7 @@ metadata: {name: bench-budget}
 spec: {scope: {system: bench}, max_tokens_per_task: 100000000}
 """
 
-KEY = b"bench-key-0123456789abcdef012345"
+SIGNING_KEY, VERIFY_KEYS = generate("bench")
 FETCH_WAIT_MS = 5
 
 
@@ -219,7 +221,7 @@ async def main(requests: int, concurrent_requests: int) -> None:
     assert catalog is not None
     service = composition.policy_service(
         kafka,
-        PolicySettings(hmac_key=KEY.decode(), fetch_max_wait_ms=FETCH_WAIT_MS),
+        PolicySettings(signing_key=SIGNING_KEY, fetch_max_wait_ms=FETCH_WAIT_MS),
         database,
         rules=StaticRules(rules_from_resources(catalog.resources())),
         db_schema=schema,
@@ -229,7 +231,9 @@ async def main(requests: int, concurrent_requests: int) -> None:
         asyncio.create_task(service.run(stop)),
         asyncio.create_task(raw_replier(kafka, raw_requests, f"{prefix}.raw", stop)),
     ]
-    authorizer = Authorizer(kafka, names, instance_id=f"{prefix}-bench", hmac_key=KEY)
+    authorizer = Authorizer(
+        kafka, names, instance_id=f"{prefix}-bench", verify_keys=parse_verify_keys(VERIFY_KEYS)
+    )
     raw = RawRequester(kafka, raw_requests, raw_replies)
     try:
         await asyncio.wait_for(service.ready.wait(), 60)

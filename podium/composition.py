@@ -3,10 +3,11 @@
 The command line (`podium dispatcher|actor|policy|ledger|dev`) and the tests build services
 through these functions, so what runs in production is what the tests run. This is also the one
 place that reads the local stack's state file: when `PODIUM_KAFKA_BOOTSTRAP`,
-`PODIUM_DATABASE_URL`, `PODIUM_POLICY_HMAC_KEY`, `PODIUM_LEDGER_ANCHOR_KEY(_FILE)` or
-`PODIUM_API_URL` are unset, the addresses and the dev keys `podium stack up` recorded are the
-defaults. Below this module nothing knows the dev
-stack exists.
+`PODIUM_DATABASE_URL`, `PODIUM_POLICY_SIGNING_KEY`, `PODIUM_POLICY_VERIFY_KEYS`,
+`PODIUM_LEDGER_ANCHOR_KEY(_FILE)` or `PODIUM_API_URL` are unset, the addresses and the dev keys
+`podium stack up` recorded are the defaults. A dev decision key (id `dev-...`) is accepted only
+when Kafka is the local stack's (`on_dev_stack`). Below this module nothing knows the dev stack
+exists.
 """
 
 from __future__ import annotations
@@ -46,7 +47,12 @@ from policy_service.client import Authorizer
 from policy_service.decision import Pricer
 from policy_service.rules_source import RulesSource, WatchedRules
 from policy_service.service import PolicyService
-from policy_service.settings import PolicySettings, resolve_hmac_key
+from policy_service.settings import (
+    SIGNING_KEY_FILE_ENV,
+    PolicySettings,
+    resolve_signing_key,
+    resolve_verify_keys,
+)
 from scheduler.service import SchedulerService
 from scheduler.settings import SchedulerSettings
 from topics.names import TopicNames
@@ -73,8 +79,20 @@ def database_settings() -> DatabaseSettings:
 
 
 def policy_settings() -> PolicySettings:
-    key = load_state().policy_hmac_key
-    return load_settings(PolicySettings, **({"hmac_key": key} if key else {}))
+    """`PODIUM_POLICY_*`, with the local stack's dev key pair as the default keys."""
+    state = load_state()
+    defaults: dict[str, str] = {}
+    if state.policy_signing_key and SIGNING_KEY_FILE_ENV not in os.environ:
+        defaults["signing_key"] = state.policy_signing_key
+    if state.policy_verify_key:
+        defaults["verify_keys"] = state.policy_verify_key
+    return load_settings(PolicySettings, **defaults)
+
+
+def on_dev_stack(kafka: KafkaSettings) -> bool:
+    """True when `kafka` is the broker the local stack runs (the only place for dev keys)."""
+    state = load_state()
+    return state.kafka is not None and kafka.bootstrap == state.kafka.bootstrap
 
 
 def anchor_signer(settings: LedgerSettings) -> AnchorSigner:
@@ -196,7 +214,7 @@ def policy_service(
         kafka,
         names,
         settings,
-        hmac_key=resolve_hmac_key(settings),
+        signing_key=resolve_signing_key(settings, dev_stack=on_dev_stack(kafka)),
         database_url=database.url,
         rules=rules or WatchedRules(kafka, names),
         pricer=pricer,
@@ -291,7 +309,7 @@ class ActorRole:
         self._kafka = kafka
         self._agents = agents
         self._settings = settings
-        self._hmac_key = resolve_hmac_key(policy)
+        self._verify_keys = resolve_verify_keys(policy, dev_stack=on_dev_stack(kafka))
         self._dispatcher = dispatcher
         self._extra = extra or []
         self._follow = follow_catalog
@@ -307,7 +325,7 @@ class ActorRole:
                 kafka,
                 names,
                 instance_id=f"actor-{uuid.uuid4().hex[:8]}",
-                hmac_key=self._hmac_key,
+                verify_keys=self._verify_keys,
                 timeout_s=self._settings.policy_timeout_s,
             )
             await authorizer.start()

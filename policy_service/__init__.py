@@ -8,19 +8,26 @@ Where things are: the decision is a plain function (`decision.py`) over the rule
 (`reservation.py`); the service's lifespan (`service.py`) runs the request loop
 (`request_loop.py`, `dead_letters.py`), usage settlement (`settlement.py`), the approvals
 follower and expiry (`approval_follower.py`, `approval_expiry.py`) over the budget store
-(`budgets.py`, PostgreSQL) and a rules source (`rules_source.py`).
+(`budgets.py`, PostgreSQL) and a rules source (`rules_source.py`). Decisions are signed with
+the service's Ed25519 key and bound to their request (`signing.py`, `keys.py`); requesters hold
+the public keys only.
 """
 
 from policy_service.client import Authorizer, arguments_digest, is_allowed
-from policy_service.settings import PolicySettings, resolve_hmac_key
-from policy_service.signing import sign_decision, verify_decision
+from policy_service.keys import SigningKey, VerifyKey
+from policy_service.settings import PolicySettings, resolve_signing_key, resolve_verify_keys
+from policy_service.signing import request_digest, sign_decision, verify_decision
 
 __all__ = [
     "Authorizer",
     "PolicySettings",
+    "SigningKey",
+    "VerifyKey",
     "arguments_digest",
     "is_allowed",
-    "resolve_hmac_key",
+    "request_digest",
+    "resolve_signing_key",
+    "resolve_verify_keys",
     "sign_decision",
     "verify_decision",
 ]

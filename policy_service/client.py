@@ -4,8 +4,11 @@
 and waits for the signed `Decision` on this instance's reply topic. It FAILS CLOSED: a timeout, a
 transport error, a reply that does not parse, a bad signature, an unknown decision value, or an
 `allow` whose `policy.decided` event cannot be written all come back as a synthetic `deny` with
-`rule="fail_closed"` and the reason. Only `is_allowed()` of a verified, recorded `allow` lets a
-call go ahead.
+`rule="fail_closed"` and the reason. So does a decision signed with a key it does not trust, or
+one that answers another request (its `request_digest` is not the digest of the request this
+Authorizer sent). Only `is_allowed()` of a verified, recorded `allow` lets a call go ahead.
+Requesters hold public keys only (`policy_service/keys.py`): they can check decisions, not make
+them.
 """
 
 from __future__ import annotations
@@ -21,7 +24,8 @@ import msgspec
 from podium.core import tracing
 from podium.core.settings import KafkaSettings
 from policy_service.events import decision_event
-from policy_service.signing import verify_decision
+from policy_service.keys import VerifyKeys
+from policy_service.signing import request_digest, signature_problem
 from topics.codec import MalformedMessage, decode, encode, headers_for
 from topics.messages import (
     Action,
@@ -75,13 +79,13 @@ class Authorizer:
         names: TopicNames,
         *,
         instance_id: str,
-        hmac_key: bytes,
+        verify_keys: VerifyKeys,
         timeout_s: float = 5.0,
     ) -> None:
-        if not hmac_key:
-            raise ValueError("hmac_key is empty: every decision would be unverifiable")
+        if not verify_keys:
+            raise ValueError("no verify key: every decision would be unverifiable")
         self._names = names
-        self._key = hmac_key
+        self._keys = dict(verify_keys)
         self._timeout_s = timeout_s
         self._client = RequestReplyClient(kafka, names, instance_id=instance_id)
 
@@ -153,7 +157,7 @@ class Authorizer:
             return fail_closed(
                 request_id, task_id, f"no decision from the policy service: {exc or type(exc)}"
             )
-        decision = self._verified(reply.value, request_id, task_id)
+        decision = self._verified(reply.value, request)
         if is_allowed(decision):
             # Recorded before the call may run (see policy_service/events.py); no record, no call.
             ev = decision_event(request, decision)
@@ -171,15 +175,22 @@ class Authorizer:
                 )
         return decision
 
-    def _verified(self, data: bytes | None, request_id: str, task_id: str) -> Decision:
+    def _verified(self, data: bytes | None, request: AuthorizationRequest) -> Decision:
+        request_id, task_id = request.request_id, request.task_id
         try:
             decision: Decision = decode(data, Decision)
         except MalformedMessage as exc:
             return fail_closed(request_id, task_id, f"unreadable decision: {exc.reason}")
-        if not verify_decision(decision, self._key):
-            log.warning("decision for request %s has a bad signature: denied", request_id)
-            return fail_closed(request_id, task_id, "the decision's signature is not valid")
-        if decision.request_id != request_id or decision.task_id != task_id:
+        problem = signature_problem(decision, self._keys)
+        if problem is not None:
+            log.warning("decision for request %s: %s: denied", request_id, problem)
+            return fail_closed(request_id, task_id, problem)
+        if (
+            decision.request_id != request_id
+            or decision.task_id != task_id
+            or decision.request_digest != request_digest(request)
+        ):
+            log.warning("decision for request %s answers another request: denied", request_id)
             return fail_closed(request_id, task_id, "the decision answers another request")
         if decision.decision not in KNOWN_DECISIONS:
             return fail_closed(request_id, task_id, f"unknown decision value {decision.decision!r}")

@@ -8,6 +8,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaProducer, ConsumerRecord
 
+from policy_service.keys import SigningKey
 from policy_service.signing import sign_decision
 from topics import dlq
 from topics.codec import (
@@ -26,7 +27,7 @@ log = logging.getLogger(__name__)
 async def dead_letter(
     producer: AIOKafkaProducer,
     names: TopicNames,
-    hmac_key: bytes,
+    signing_key: SigningKey,
     record: ConsumerRecord,
     reason: str,
 ) -> list[asyncio.Future[Any]]:
@@ -71,7 +72,8 @@ async def dead_letter(
                     rule="malformed_request",
                     reason=f"the request could not be read: {reason}",
                 ),
-                hmac_key,
+                signing_key,
+                request_digest="",  # no request could be read: it answers none
             )
             futures.append(
                 await producer.send(

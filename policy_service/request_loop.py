@@ -25,7 +25,8 @@ from policy_service._reservations import BatchReservations, Reserve
 from policy_service.budgets import BudgetStore
 from policy_service.dead_letters import dead_letter
 from policy_service.events import decision_event
-from policy_service.signing import sign_decision
+from policy_service.keys import SigningKey
+from policy_service.signing import request_digest, sign_decision
 from topics.codec import HEADER_CORRELATION_ID, MalformedMessage, decode, encode, headers_for
 from topics.messages import AuthorizationRequest, Decision, DecisionKind
 from topics.names import TopicNames
@@ -76,20 +77,20 @@ class _Committable:
 
 
 class RequestLoop:
-    """Serves the request topic with `decide`; replies are signed with `hmac_key`."""
+    """Serves the request topic with `decide`; replies are signed with `signing_key`."""
 
     def __init__(
         self,
         producer: AIOKafkaProducer,
         names: TopicNames,
         *,
-        hmac_key: bytes,
+        signing_key: SigningKey,
         budgets: BudgetStore,
         decide: Decide,
     ) -> None:
         self._producer = producer
         self._names = names
-        self._key = hmac_key
+        self._key = signing_key
         self._budgets = budgets
         self._decide = decide
 
@@ -198,7 +199,7 @@ class RequestLoop:
                 "podium.rule": decision.rule,
             }
         )
-        signed = sign_decision(decision, self._key)
+        signed = sign_decision(decision, self._key, request_digest=request_digest(request))
         key = request.task_id.encode()
         futures: list[asyncio.Future[Any]] = []
         try:

@@ -30,6 +30,7 @@ from policy_service.approval_follower import ApprovalFollower
 from policy_service.approvals import partitions_of
 from policy_service.budgets import BudgetStore
 from policy_service.decision import Pricer, decide
+from policy_service.keys import SigningKey
 from policy_service.request_loop import Ownership, RequestLoop
 from policy_service.reservation import BudgetRequest, Reservation
 from policy_service.rules_source import RulesSource, StaticRules, WatchedRules
@@ -58,7 +59,7 @@ class PolicyService:
         names: TopicNames,
         settings: PolicySettings,
         *,
-        hmac_key: bytes,
+        signing_key: SigningKey,
         database_url: str,
         rules: RulesSource,
         pricer: Pricer | None = None,
@@ -67,7 +68,7 @@ class PolicyService:
         self._kafka = kafka
         self._names = names
         self._settings = settings
-        self._key = hmac_key
+        self._key = signing_key
         self._dsn = database_url
         self._schema = db_schema
         self._rules = rules
@@ -108,7 +109,11 @@ class PolicyService:
             )
             await self.approvals.start(book)
             loop = RequestLoop(
-                producer, names, hmac_key=self._key, budgets=budgets, decide=self._decide
+                producer,
+                names,
+                signing_key=self._key,
+                budgets=budgets,
+                decide=self._decide,
             )
             async with asyncio.TaskGroup() as group:
                 group.create_task(loop.serve(requests, stop))

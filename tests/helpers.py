@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import base64
+import hashlib
 import inspect
 import os
 import signal
@@ -33,10 +35,25 @@ from types import FrameType
 from typing import Any, TypeVar
 
 from aiokafka import ConsumerRecord
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from podium.core.settings import KafkaSettings
 from topics.codec import decode
 from topics.kafka import make_consumer
+
+
+def key_pair(key_id: str) -> tuple[str, str]:
+    """A decision key pair for tests, the same in every process that asks for `key_id`: the
+    texts of `PODIUM_POLICY_SIGNING_KEY` and `PODIUM_POLICY_VERIFY_KEYS`."""
+    seed = hashlib.sha256(f"podium test key {key_id}".encode()).digest()
+    public = Ed25519PrivateKey.from_private_bytes(seed).public_key()
+    raw_public = public.public_bytes(Encoding.Raw, PublicFormat.Raw)
+    return (
+        f"{key_id}={base64.b64encode(seed).decode()}",
+        f"{key_id}={base64.b64encode(raw_public).decode()}",
+    )
+
 
 T = TypeVar("T")
 

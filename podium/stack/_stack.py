@@ -64,8 +64,11 @@ def up(settings: StackSettings, *, progress: Progress = _quiet) -> UpReport:
 
 def _up(settings: StackSettings, progress: Progress) -> UpReport:
     state = load_state()
-    if state.policy_hmac_key is None:
-        state.policy_hmac_key = secrets.token_hex(32)
+    if state.policy_signing_key is None or state.policy_verify_key is None:
+        from policy_service.keys import DEV_KEY_PREFIX, generate
+
+        key_id = f"{DEV_KEY_PREFIX}{secrets.token_hex(4)}"
+        state.policy_signing_key, state.policy_verify_key = generate(key_id)
     if state.ledger_anchor_key is None:
         state.ledger_anchor_key = secrets.token_hex(32)  # any 32 bytes are an Ed25519 seed
     started_kafka = started_postgres = False

@@ -34,9 +34,12 @@ class PostgresProcess(msgspec.Struct, kw_only=True):
 class StackState(msgspec.Struct, kw_only=True):
     kafka: KafkaProcess | None = None
     postgres: PostgresProcess | None = None
-    policy_hmac_key: str | None = None
-    """A random development key for signing policy decisions, made by `podium stack up`; the
-    services use it when `PODIUM_POLICY_HMAC_KEY` is not set."""
+    policy_signing_key: str | None = None
+    """A development Ed25519 key pair for policy decisions (`<key id>=<base64>`, id `dev-...`),
+    made by `podium stack up`: the policy service signs with it when `PODIUM_POLICY_SIGNING_KEY`
+    is not set, requesters check with its public half (`policy_verify_key`) when
+    `PODIUM_POLICY_VERIFY_KEYS` is not set. Accepted only with the local stack's Kafka."""
+    policy_verify_key: str | None = None
     ledger_anchor_key: str | None = None
     """A random development Ed25519 key (64 hex digits) with which the ledger signs its anchors,
     made by `podium stack up`; used when `PODIUM_LEDGER_ANCHOR_KEY(_FILE)` is not set."""
@@ -75,6 +78,7 @@ def load_state() -> StackState:
 
 
 def save_state(state: StackState) -> None:
+    """Write the state file, readable by its owner only (it holds the dev signing key)."""
     path = state_file()
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")

@@ -23,14 +23,15 @@ from manifests.watcher import CatalogWatcher
 from podium import composition
 from podium.core.settings import DatabaseSettings, KafkaSettings
 from policy_service.client import Authorizer
+from policy_service.keys import parse_verify_keys
 from policy_service.settings import PolicySettings
-from tests.helpers import wait_until
+from tests.helpers import key_pair, wait_until
 from topics.codec import MalformedMessage, decode, encode, headers_for
 from topics.kafka import ensure_topics, make_consumer, make_producer
 from topics.messages import AnyResult, Event, TaskRequested, utcnow
 from topics.names import TopicNames
 
-KEY = b"actors-test-key-0123456789abcdef"
+SIGNING_KEY, VERIFY_KEYS = key_pair("test-actors")
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "manifests" / "examples" / "research-pipeline"
 RESEARCH_FILES = [
@@ -129,7 +130,9 @@ class Runtime:
         await self.watcher.start()
         await self.watcher.wait_for(lambda c: bool(c.routing), timeout=30)
         self.spawn(self.collector.run(kafka, names, self.stop), "collector")
-        policy_settings = policy_settings or PolicySettings(hmac_key=KEY.decode())
+        policy_settings = policy_settings or PolicySettings(
+            signing_key=SIGNING_KEY, verify_keys=VERIFY_KEYS
+        )
         policy = composition.policy_service(
             kafka, policy_settings, DatabaseSettings(url=self.database_url), db_schema=self.schema
         )
@@ -141,7 +144,11 @@ class Runtime:
         assert policy.ready.is_set()
         # The tests' own client of the policy service (the actors have theirs).
         self.authorizer = Authorizer(
-            kafka, names, instance_id=f"t-{uuid.uuid4().hex[:8]}", hmac_key=KEY, timeout_s=10
+            kafka,
+            names,
+            instance_id=f"t-{uuid.uuid4().hex[:8]}",
+            verify_keys=parse_verify_keys(VERIFY_KEYS),
+            timeout_s=10,
         )
         await self.authorizer.start()
         if dispatcher:

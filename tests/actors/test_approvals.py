@@ -10,7 +10,7 @@ import pytest
 from policy_service.approvals import decide_approval, list_approvals
 from policy_service.settings import PolicySettings
 from tests.actors import sample_tools
-from tests.actors.conftest import KEY, Runtime
+from tests.actors.conftest import SIGNING_KEY, VERIFY_KEYS, Runtime
 from tests.helpers import wait_until
 from topics.messages import ApprovalRequestedData, TaskCompleted, payload_of
 
@@ -52,7 +52,9 @@ async def test_approval_expiry_is_the_policy_services_ttl(runtime: Runtime) -> N
     await runtime.start(
         GRAPHS,
         actors=["cautious"],
-        policy_settings=PolicySettings(hmac_key=KEY.decode(), approval_ttl_s=ttl.total_seconds()),
+        policy_settings=PolicySettings(
+            signing_key=SIGNING_KEY, verify_keys=VERIFY_KEYS, approval_ttl_s=ttl.total_seconds()
+        ),
     )
     task_id = await runtime.submit("solo-cautious", "Look up the payroll.")
     await wait_until(lambda: pending(runtime, task_id), timeout=60)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.actors.conftest import KEY, ROOT, Runtime
+from tests.actors.conftest import ROOT, VERIFY_KEYS, Runtime
 from tests.helpers import consume_decoded, wait_until
 from topics.messages import Step, TaskCompleted
 
@@ -32,7 +32,7 @@ def start_replica(rt: Runtime, agent: str, log: Path) -> subprocess.Popen[bytes]
         "PODIUM_KAFKA_BOOTSTRAP": rt.kafka.bootstrap,
         "PODIUM_KAFKA_TOPIC_PREFIX": rt.kafka.topic_prefix,
         "PODIUM_KAFKA_PARTITIONS": str(rt.kafka.partitions),
-        "PODIUM_POLICY_HMAC_KEY": KEY.decode(),
+        "PODIUM_POLICY_VERIFY_KEYS": VERIFY_KEYS,
         "PODIUM_ACTOR_SESSION_TIMEOUT_MS": "6000",
         "PODIUM_ACTOR_GRACE_S": "3",
         "PODIUM_ACTOR_CONCURRENCY": "2",

@@ -28,14 +28,14 @@ from aiokafka import ConsumerRecord, TopicPartition
 
 from podium.core.settings import KafkaSettings
 from tests.conftest import ROOT
-from tests.helpers import kill_child, start_child, stop_children, wait_until
+from tests.helpers import key_pair, kill_child, start_child, stop_children, wait_until
 from topics.codec import MalformedMessage, decode, encode, headers_for
 from topics.kafka import make_admin, make_consumer, make_producer
 from topics.messages import AnyResult, Event, Step, TaskRequested, utcnow
 from topics.names import TopicNames
 
 PODIUM = ROOT / ".venv" / "bin" / "podium"
-HMAC_KEY = "faults-test-key-0123456789abcdef"
+SIGNING_KEY, VERIFY_KEYS = key_pair("test-faults")
 ANCHOR_KEY = "11" * 32
 """The ledger's anchor signing key in these scenarios (64 hex digits)."""
 
@@ -64,7 +64,8 @@ class Cluster:
                 "PODIUM_KAFKA_TOPIC_PREFIX": self.kafka.topic_prefix,
                 "PODIUM_KAFKA_PARTITIONS": str(self.kafka.partitions),
                 "PODIUM_DATABASE_URL": self.database_url,
-                "PODIUM_POLICY_HMAC_KEY": HMAC_KEY,
+                "PODIUM_POLICY_SIGNING_KEY": SIGNING_KEY,
+                "PODIUM_POLICY_VERIFY_KEYS": VERIFY_KEYS,
                 "PODIUM_ACTOR_SESSION_TIMEOUT_MS": "6000",
                 "PODIUM_ACTOR_GRACE_S": "3",
                 "PODIUM_ACTOR_CONCURRENCY": "2",

@@ -54,9 +54,20 @@ def test_role_services_run_podium_with_settings_and_wait_for_health(
     env = spec["environment"]
     assert env["PODIUM_KAFKA_BOOTSTRAP"] == "kafka:9092"
     assert env["PODIUM_DATABASE_URL"].startswith("postgresql://")
-    assert env["PODIUM_POLICY_HMAC_KEY"]
+    if service == "policy":
+        assert env["PODIUM_POLICY_SIGNING_KEY"].startswith("${PODIUM_POLICY_SIGNING_KEY:?")
+    elif service != "ledger":
+        assert env["PODIUM_POLICY_VERIFY_KEYS"].startswith("${PODIUM_POLICY_VERIFY_KEYS:?")
+        assert "PODIUM_POLICY_SIGNING_KEY" not in env, "only the policy service holds the key"
     for dependency in ("kafka", "postgres"):
         assert spec["depends_on"][dependency]["condition"] == "service_healthy"
+
+
+def test_decision_keys_have_no_default() -> None:
+    """A missing key stops `docker compose up` with the way to make one; none is made up."""
+    text = (ROOT / "compose.yaml").read_text()
+    assert not re.search(r"PODIUM_POLICY_\w*KEY\w*:-", text)
+    assert "PODIUM_POLICY_HMAC_KEY" not in text
 
 
 def test_dockerfile_builds_the_podium_image() -> None:

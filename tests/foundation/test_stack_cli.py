@@ -111,9 +111,11 @@ def test_up_twice_status_and_down_leave_nothing_behind(own_stack: dict[str, str]
     kafka_pid, pg_pid = rows["kafka"]["pid"], rows["postgres"]["pid"]
     pg_children = _children_of(pg_pid)
     assert pg_children, "PostgreSQL should run its background workers"
-    state = json.loads((Path(own_stack["PODIUM_STACK_DIR"]) / "stack.json").read_text())
-    key = state["policy_hmac_key"]
-    assert len(key) == 64
+    state_path = Path(own_stack["PODIUM_STACK_DIR"]) / "stack.json"
+    assert state_path.stat().st_mode & 0o777 == 0o600, "the state file holds the dev signing key"
+    state = json.loads(state_path.read_text())
+    key = state["policy_signing_key"]
+    assert key.startswith("dev-") and state["policy_verify_key"].startswith(key.split("=")[0])
 
     table = _podium(own_stack, "stack", "status")
     assert "kafka" in table and "postgres" in table and str(kafka_pid) in table
@@ -129,7 +131,7 @@ def test_up_twice_status_and_down_leave_nothing_behind(own_stack: dict[str, str]
     after = json.loads(_podium(own_stack, "stack", "status", "-o", "json"))
     assert not any(row["running"] for row in after)
     state = json.loads((Path(own_stack["PODIUM_STACK_DIR"]) / "stack.json").read_text())
-    assert state["policy_hmac_key"] == key, "the signing key survives a restart"
+    assert state["policy_signing_key"] == key, "the signing key survives a restart"
 
 
 def test_missing_binary_is_one_line_naming_the_package(own_stack: dict[str, str]) -> None:

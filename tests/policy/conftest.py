@@ -7,21 +7,32 @@ import contextlib
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
 
 from podium import composition
 from podium.core.settings import DatabaseSettings, KafkaSettings
 from policy_service.client import Authorizer
+from policy_service.keys import VerifyKey, parse_signing_key, parse_verify_keys
 from policy_service.rules import RuleSet
 from policy_service.rules_source import StaticRules
 from policy_service.service import PolicyService
 from policy_service.settings import PolicySettings
+from tests.helpers import key_pair
 from tests.policy.manifests_fixture import pricer, rule_set
 from topics.kafka import ensure_topics
 from topics.names import TopicNames
 
-KEY = b"test-policy-key-0123456789abcdef"
+SIGNING_KEY, VERIFY_KEYS = key_pair("test-policy")
+"""The service's key pair in these tests, as the settings' texts."""
+SIGNER = parse_signing_key(SIGNING_KEY)
+PUBLIC_KEYS = parse_verify_keys(VERIFY_KEYS)
+
+
+def policy_settings(**fields: Any) -> PolicySettings:
+    """The policy settings of these tests: their key pair, and `fields`."""
+    return PolicySettings(signing_key=SIGNING_KEY, verify_keys=VERIFY_KEYS, **fields)
 
 
 @dataclass
@@ -49,7 +60,7 @@ class PolicyHarness:
     ) -> Running:
         service = composition.policy_service(
             self.kafka,
-            settings or PolicySettings(hmac_key=KEY.decode()),
+            settings or policy_settings(),
             DatabaseSettings(url=self.database_url),
             rules=StaticRules(rules or rule_set()),
             pricer=pricer,
@@ -66,12 +77,14 @@ class PolicyHarness:
         assert service.ready.is_set(), "the policy service did not become ready"
         return running
 
-    async def authorizer(self, timeout_s: float = 10.0, key: bytes = KEY) -> Authorizer:
+    async def authorizer(
+        self, timeout_s: float = 10.0, keys: dict[str, VerifyKey] | None = None
+    ) -> Authorizer:
         authorizer = Authorizer(
             self.kafka,
             self.names,
             instance_id=f"test-{uuid.uuid4().hex[:8]}",
-            hmac_key=key,
+            verify_keys=keys or PUBLIC_KEYS,
             timeout_s=timeout_s,
         )
         await authorizer.start()

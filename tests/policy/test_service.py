@@ -16,9 +16,8 @@ from policy_service.approvals import (
     list_approvals,
 )
 from policy_service.client import FAIL_CLOSED_RULE, Authorizer, is_allowed
-from policy_service.settings import PolicySettings
 from tests.helpers import consume_decoded, wait_until
-from tests.policy.conftest import KEY, PolicyHarness
+from tests.policy.conftest import PolicyHarness, policy_settings
 from topics.codec import (
     HEADER_CORRELATION_ID,
     HEADER_REPLY_TO,
@@ -369,9 +368,7 @@ async def test_approval_survives_a_full_restart_and_resumes_the_step(
 
 
 async def test_expired_approval_denies(harness: PolicyHarness) -> None:
-    await harness.start_service(
-        settings=PolicySettings(hmac_key=KEY.decode(), approval_ttl_s=1.0, expiry_interval_s=0.2)
-    )
+    await harness.start_service(settings=policy_settings(approval_ttl_s=1.0, expiry_interval_s=0.2))
     authorizer = await harness.authorizer()
     t = task()
     asked = await tool_call(authorizer, t, "wire-money")

@@ -72,9 +72,24 @@ class Decision(Message, frozen=True, kw_only=True):
     reserved_usd: Annotated[float, Meta(ge=0, description="Budget reserved for the call.")] = 0.0
     decided_at: datetime = msgspec.field(default_factory=utcnow)
     signature: Annotated[
-        str, Meta(description="Hex HMAC-SHA256 of the decision without this field.")
+        str,
+        Meta(
+            description="Hex Ed25519 signature by the policy service of the decision without "
+            "this field (`policy_service/signing.py`)."
+        ),
     ] = ""
     approval_expires_at: Annotated[
         datetime | None,
         Meta(description="For approval_required: when the approval expires as denied."),
     ] = None
+    key_id: Annotated[
+        str, Meta(max_length=64, description="The id of the key that signed the decision.")
+    ] = ""
+    request_digest: Annotated[
+        str,
+        Meta(
+            max_length=64,
+            description="SHA-256 (hex) of the request this decision answers; the requester "
+            "checks it against the request it sent.",
+        ),
+    ] = ""

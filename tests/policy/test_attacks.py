@@ -1,0 +1,134 @@
+"""Attacks on the decision path, tried as someone with network access to Kafka would try them."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import msgspec
+import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+from actors.settings import ActorSettings
+from podium import composition
+from podium.core.settings import KafkaSettings
+from policy_service.client import FAIL_CLOSED_RULE, Authorizer, is_allowed
+from policy_service.keys import generate, parse_signing_key
+from policy_service.settings import PolicySettings
+from policy_service.signing import request_digest, sign_decision
+from tests.policy.conftest import PUBLIC_KEYS, SIGNER, VERIFY_KEYS, PolicyHarness
+from tests.policy.test_service import task, tool_call
+from topics.codec import HEADER_CORRELATION_ID, HEADER_REPLY_TO, decode, encode, header
+from topics.kafka import ensure_topics, make_consumer, make_producer
+from topics.messages import AuthorizationRequest, Decision
+from topics.names import TopicNames
+from topics.request_reply import RequestReplyClient
+
+pytestmark = pytest.mark.integration
+
+
+@asynccontextmanager
+async def bus(
+    harness: PolicyHarness, topic: str
+) -> AsyncIterator[tuple[AIOKafkaConsumer, AIOKafkaProducer]]:
+    """A plain consumer of `topic` and a plain producer: all an attacker needs."""
+    consumer = make_consumer(
+        harness.kafka, topic, group_id=f"attacker-{uuid.uuid4().hex[:6]}", fetch_max_wait_ms=10
+    )
+    producer = make_producer(harness.kafka)
+    await consumer.start()
+    await producer.start()
+    try:
+        yield consumer, producer
+    finally:
+        await consumer.stop()
+        await producer.stop()
+
+
+async def test_a_process_holding_the_actors_keys_cannot_mint_an_allow(
+    harness: PolicyHarness,
+) -> None:
+    """The policy service is down; a process with everything an actor holds answers requests.
+
+    An actor holds the public keys only (it is built from them alone); the best such a process
+    can do is sign with a key of its own under the service's key id."""
+    actor_settings = PolicySettings(verify_keys=VERIFY_KEYS)
+    composition.ActorRole(
+        KafkaSettings(bootstrap="127.0.0.1:9"), ["researcher"], ActorSettings(), actor_settings
+    )
+    own_key = parse_signing_key(generate(SIGNER.key_id)[0])
+    async with bus(harness, harness.names.policy_requests) as (consumer, producer):
+
+        async def mint() -> None:
+            async for record in consumer:
+                request: AuthorizationRequest = decode(record.value, AuthorizationRequest)
+                allow = Decision(
+                    request_id=request.request_id, task_id=request.task_id, decision="allow"
+                )
+                forged = sign_decision(allow, own_key, request_digest=request_digest(request))
+                await producer.send_and_wait(
+                    request.reply_to,
+                    value=encode(forged),
+                    headers=[(HEADER_CORRELATION_ID, request.request_id.encode())],
+                )
+
+        minter = asyncio.create_task(mint())
+        try:
+            authorizer = await harness.authorizer(timeout_s=20.0)
+            decision = await tool_call(authorizer, task(), "shell")
+        finally:
+            minter.cancel()
+            await asyncio.gather(minter, return_exceptions=True)
+    assert not is_allowed(decision), decision
+    assert decision.rule == FAIL_CLOSED_RULE
+    assert "signature is not valid" in decision.reason
+
+
+async def test_an_allow_for_another_request_with_the_same_ids_is_refused(
+    harness: PolicyHarness,
+) -> None:
+    """The victim asks for a denied tool. An attacker copies its ids into a request for an
+    allowed call, has the real service sign the allow, and hands it to the victim before the
+    service's own answer (here: the victim's request is never answered, so the forwarded allow
+    is the only reply it sees)."""
+    await harness.start_service()
+    victim_names = TopicNames(prefix=f"{harness.names.prefix}.victim")
+    await ensure_topics(harness.kafka, victim_names.core_topics())
+    victim = Authorizer(
+        harness.kafka, victim_names, instance_id="victim", verify_keys=PUBLIC_KEYS, timeout_s=20.0
+    )
+    await victim.start()
+    harness.authorizers.append(victim)
+    attacker = RequestReplyClient(harness.kafka, harness.names, instance_id="attacker")
+    await attacker.start()
+    try:
+        async with bus(harness, victim_names.policy_requests) as (consumer, producer):
+            asked = asyncio.create_task(tool_call(victim, task(), "shell"))
+            record = await consumer.getone()
+            seen: AuthorizationRequest = decode(record.value, AuthorizationRequest)
+            assert seen.tool == "shell"
+            substitute = msgspec.structs.replace(
+                seen, tool="send-email", reply_to=attacker.reply_topic
+            )
+            reply = await attacker.request(
+                harness.names.policy_requests,
+                key=record.key or b"",
+                value=encode(substitute),
+                timeout_s=20.0,
+                correlation_id=seen.request_id,
+            )
+            allow: Decision = decode(reply.value, Decision)
+            assert is_allowed(allow), "the substitute is an allowed call"
+            await producer.send_and_wait(
+                header(record.headers, HEADER_REPLY_TO) or seen.reply_to,
+                value=reply.value,
+                headers=[(HEADER_CORRELATION_ID, seen.request_id.encode())],
+            )
+            decision = await asked
+    finally:
+        await attacker.stop()
+    assert not is_allowed(decision), decision
+    assert decision.rule == FAIL_CLOSED_RULE
+    assert "another request" in decision.reason
