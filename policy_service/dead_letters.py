@@ -1,9 +1,10 @@
-"""Dead-lettering of an unreadable policy request: the DLQ record, its event, and a deny."""
+"""Dead-lettering of a refused policy request: the DLQ record, its event, and maybe a deny."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from aiokafka import AIOKafkaProducer, ConsumerRecord
@@ -23,6 +24,9 @@ from topics.names import TopicNames
 
 log = logging.getLogger(__name__)
 
+SendReply = Callable[[str, bytes | None, bytes, list[tuple[str, bytes]]], "asyncio.Task[None]"]
+"""Deliver a reply (topic, key, value, headers), bounded in time (`RequestLoop._reply`)."""
+
 
 async def dead_letter(
     producer: AIOKafkaProducer,
@@ -30,9 +34,11 @@ async def dead_letter(
     signing_key: SigningKey,
     record: ConsumerRecord,
     reason: str,
+    reply: SendReply | None,
 ) -> list[asyncio.Future[Any]]:
-    """Send the record to the DLQ with its `message.dead_lettered` event and, when the requester
-    can be found from the headers, a signed deny; the delivery futures, never raises."""
+    """Send the record to the DLQ with its `message.dead_lettered` event and, with `reply`, when
+    the requester's own reply topic can be found from the headers, a signed deny; the delivery
+    futures, never raises."""
     log.warning(
         "request at %s[%d]@%d is malformed: %s",
         record.topic,
@@ -63,7 +69,7 @@ async def dead_letter(
         # Answer too when the requester can be found, so it denies now, not at its deadline.
         reply_to = header(record.headers, HEADER_REPLY_TO)
         correlation = header(record.headers, HEADER_CORRELATION_ID)
-        if reply_to and correlation:
+        if reply is not None and reply_to and correlation and names.is_reply_topic(reply_to):
             answer = sign_decision(
                 Decision(
                     request_id=correlation,
@@ -76,11 +82,11 @@ async def dead_letter(
                 request_digest="",  # no request could be read: it answers none
             )
             futures.append(
-                await producer.send(
+                reply(
                     reply_to,
-                    key=record.key,
-                    value=encode(answer),
-                    headers=headers_for(answer, [(HEADER_CORRELATION_ID, correlation)]),
+                    record.key,
+                    encode(answer),
+                    headers_for(answer, [(HEADER_CORRELATION_ID, correlation)]),
                 )
             )
     except Exception:

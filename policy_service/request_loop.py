@@ -7,6 +7,12 @@ each other; its offsets become committable once every reply and event is acknowl
 batch before it is committable (fetch order). One commit loop commits the latest committable
 offsets (commit after the work). Each request is decided in a `policy.decide` span whose parent
 is the requester's context (the W3C `traceparent` header of the request).
+
+A reply goes only to a requester's own reply topic (`TopicNames.is_reply_topic`); a request naming
+any other topic is dead-lettered, undecided and unanswered. Handing a reply to Kafka is bounded
+(`reply_send_timeout_s`: a reply topic that does not exist makes the producer wait for its
+metadata), and a batch frees its slot once its requests are decided, not once its replies are
+delivered: an undeliverable reply delays its own batch's commit, never the other requests.
 """
 
 from __future__ import annotations
@@ -87,12 +93,14 @@ class RequestLoop:
         signing_key: SigningKey,
         budgets: BudgetStore,
         decide: Decide,
+        reply_send_timeout_s: float,
     ) -> None:
         self._producer = producer
         self._names = names
         self._key = signing_key
         self._budgets = budgets
         self._decide = decide
+        self._reply_send_timeout_s = reply_send_timeout_s
 
     async def serve(self, consumer: AIOKafkaConsumer, stop: asyncio.Event) -> None:
         """Fetch, and decide each fetched batch concurrently with the next fetches. One commit
@@ -108,8 +116,11 @@ class RequestLoop:
                 if not batches:
                     continue
                 await slots.acquire()
-                previous = asyncio.create_task(self._serve_batch(batches, previous, offsets))
-                previous.add_done_callback(lambda _: slots.release())
+                slot = _Slot(slots)
+                previous = asyncio.create_task(
+                    self._serve_batch(batches, previous, offsets, slot.release)
+                )
+                previous.add_done_callback(slot.released)
         finally:
             try:
                 if previous is not None:
@@ -138,6 +149,7 @@ class RequestLoop:
         batches: dict[TopicPartition, list[ConsumerRecord]],
         previous: asyncio.Task[None] | None,
         offsets: _Committable,
+        decided: Callable[[], None],
     ) -> None:
         records = [r for rs in batches.values() for r in rs]
         reservations = BatchReservations(self._budgets, len(records))
@@ -147,6 +159,7 @@ class RequestLoop:
                 group.create_task(self._handle_traced(record, index, reservations))
                 for index, record in enumerate(records)
             ]
+        decided()  # the next batch may be fetched and decided while these replies travel
         pending = [d for handler in handlers for d in handler.result()]
         for result in await asyncio.gather(*pending, return_exceptions=True):
             if isinstance(result, BaseException):
@@ -176,7 +189,16 @@ class RequestLoop:
             request: AuthorizationRequest = decode(record.value, AuthorizationRequest)
         except MalformedMessage as exc:
             reservations.evaluated(index)
-            return await dead_letter(producer, self._names, self._key, record, exc.reason)
+            return await dead_letter(
+                producer, self._names, self._key, record, exc.reason, self._reply
+            )
+        if not self._names.is_reply_topic(request.reply_to):
+            reservations.evaluated(index)
+            reason = (
+                f"reply_to {request.reply_to[:300]!r} is not a requester's reply topic "
+                f"({self._names.replies('<instance>')}): refused, not answered"
+            )
+            return await dead_letter(producer, self._names, self._key, record, reason, None)
         try:
             decision = await self._decide(request, reservations.reserver(index))
         except Exception as exc:  # an engine or database failure is a deny, never a crash
@@ -201,16 +223,15 @@ class RequestLoop:
         )
         signed = sign_decision(decision, self._key, request_digest=request_digest(request))
         key = request.task_id.encode()
-        futures: list[asyncio.Future[Any]] = []
-        try:
-            futures.append(
-                await producer.send(
-                    request.reply_to,
-                    key=key,
-                    value=encode(signed),
-                    headers=headers_for(signed, [(HEADER_CORRELATION_ID, request.request_id)]),
-                )
+        futures: list[asyncio.Future[Any]] = [
+            self._reply(
+                request.reply_to,
+                key,
+                encode(signed),
+                headers_for(signed, [(HEADER_CORRELATION_ID, request.request_id)]),
             )
+        ]
+        try:
             ev = decision_event(request, signed)
             futures.append(
                 await producer.send(
@@ -220,3 +241,47 @@ class RequestLoop:
         except Exception:
             log.exception("could not send the decision on request %s", request.request_id)
         return futures
+
+    def _reply(
+        self, topic: str, key: bytes | None, value: bytes, headers: list[tuple[str, bytes]]
+    ) -> asyncio.Task[None]:
+        """Deliver one reply in a task of its own (awaited with the batch's other deliveries):
+        handing it to Kafka may take at most `reply_send_timeout_s`, then it is dropped."""
+        return asyncio.create_task(self._deliver_reply(topic, key, value, headers))
+
+    async def _deliver_reply(
+        self, topic: str, key: bytes | None, value: bytes, headers: list[tuple[str, bytes]]
+    ) -> None:
+        try:
+            async with asyncio.timeout(self._reply_send_timeout_s):
+                delivery = await self._producer.send(topic, key=key, value=value, headers=headers)
+        except TimeoutError:
+            log.warning(
+                "the reply on %s could not be handed to Kafka within %.1f s (no such topic?): "
+                "dropped, the requester denies at its deadline",
+                topic,
+                self._reply_send_timeout_s,
+            )
+            return
+        except Exception as exc:
+            log.warning("the reply on %s could not be sent: %s", topic, exc)
+            return
+        await delivery
+
+
+class _Slot:
+    """One batch's place among the batches in flight, given back once (whichever comes first:
+    its requests are decided, or the batch is done)."""
+
+    def __init__(self, slots: asyncio.Semaphore) -> None:
+        self._slots = slots
+        self._held = True
+
+    def release(self) -> None:
+        if self._held:
+            self._held = False
+            self._slots.release()
+
+    def released(self, _: object) -> None:
+        """`release`, as a done callback."""
+        self.release()

@@ -114,6 +114,7 @@ class PolicyService:
                 signing_key=self._key,
                 budgets=budgets,
                 decide=self._decide,
+                reply_send_timeout_s=self._settings.reply_send_timeout_s,
             )
             async with asyncio.TaskGroup() as group:
                 group.create_task(loop.serve(requests, stop))

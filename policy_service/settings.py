@@ -55,6 +55,13 @@ class PolicySettings(BaseSettings):
     fetch_max_wait_ms: int = Field(
         default=5, ge=0, le=500, description="Longest idle fetch wait of the request consumer"
     )
+    reply_send_timeout_s: float = Field(
+        default=2.0,
+        gt=0,
+        le=30,
+        description="Longest wait to hand a reply to Kafka (e.g. a reply topic that does not "
+        "exist); then the reply is dropped and the requester denies at its deadline",
+    )
     instance_id: str = Field(
         default="", description="Name of this replica (transactional ids); random when empty"
     )

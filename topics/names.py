@@ -48,6 +48,11 @@ class TopicNames:
         """The reply topic of one requester instance (request-reply)."""
         return f"{self.prefix}.replies.{requester}"
 
+    def is_reply_topic(self, topic: str) -> bool:
+        """True for a name `replies()` can make under this prefix, and nothing else."""
+        head = self.replies("")
+        return topic.startswith(head) and bool(_AGENT_NAME.match(topic[len(head) :]))
+
     @property
     def events(self) -> str:
         return f"{self.prefix}.events"

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import msgspec
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from actors.settings import ActorSettings
 from podium import composition
@@ -18,11 +19,12 @@ from policy_service.client import FAIL_CLOSED_RULE, Authorizer, is_allowed
 from policy_service.keys import generate, parse_signing_key
 from policy_service.settings import PolicySettings
 from policy_service.signing import request_digest, sign_decision
-from tests.policy.conftest import PUBLIC_KEYS, SIGNER, VERIFY_KEYS, PolicyHarness
-from tests.policy.test_service import task, tool_call
+from tests.helpers import consume_decoded, wait_until
+from tests.policy.conftest import PUBLIC_KEYS, SIGNER, VERIFY_KEYS, PolicyHarness, policy_settings
+from tests.policy.test_service import model_call, task, tool_call
 from topics.codec import HEADER_CORRELATION_ID, HEADER_REPLY_TO, decode, encode, header
-from topics.kafka import ensure_topics, make_consumer, make_producer
-from topics.messages import AuthorizationRequest, Decision
+from topics.kafka import ensure_topics, make_admin, make_consumer, make_producer
+from topics.messages import Action, AuthorizationRequest, DeadLetter, Decision, utcnow
 from topics.names import TopicNames
 from topics.request_reply import RequestReplyClient
 
@@ -132,3 +134,72 @@ async def test_an_allow_for_another_request_with_the_same_ids_is_refused(
     assert not is_allowed(decision), decision
     assert decision.rule == FAIL_CLOSED_RULE
     assert "another request" in decision.reason
+
+
+async def test_requests_naming_reply_topics_that_do_not_exist_stall_nobody(
+    harness: PolicyHarness, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Ten requests answer to reply topics that do not exist, ten to topics that are no reply
+    topic at all. The next caller is answered while the first ten are still in flight; those
+    fail on their own; the other ten are refused and dead-lettered without a reply."""
+    caplog.set_level(logging.WARNING, logger="policy_service.request_loop")
+    await harness.start_service(settings=policy_settings(reply_send_timeout_s=10.0))
+    authorizer = await harness.authorizer(timeout_s=10.0)
+    assert is_allowed(await model_call(authorizer, task()))
+    names = harness.names
+    ghosts = [names.replies(f"ghost-{i}") for i in range(10)]
+    foreign = [f"{names.prefix}.tasks" if i == 0 else f"nowhere-{i}" for i in range(10)]
+    producer = make_producer(harness.kafka)
+    await producer.start()
+    try:
+        for i, reply_to in enumerate(ghosts + foreign):
+            bad = AuthorizationRequest(
+                request_id=f"bad-{i}",
+                task_id=task(),
+                system="report",
+                agent="researcher",
+                step_id="s1",
+                action=Action.MODEL_CALL,
+                model="mock-small",
+                endpoint="local",
+                reply_to=reply_to,
+                deadline=utcnow(),
+            )
+            await producer.send_and_wait(
+                names.policy_requests, key=bad.task_id.encode(), value=encode(bad)
+            )
+    finally:
+        await producer.stop()
+
+    def dropped() -> set[str]:
+        """The ghost topics whose reply the service gave up on (its warning)."""
+        messages = [
+            r.getMessage() for r in caplog.records if r.name == "policy_service.request_loop"
+        ]
+        return {g for g in ghosts for m in messages if g in m and "dropped" in m}
+
+    decision = await model_call(authorizer, task())
+    assert is_allowed(decision), decision
+    assert len(dropped()) < len(ghosts), "answered while undeliverable replies were in flight"
+    await wait_until(lambda: dropped() == set(ghosts), timeout=60, message="each ghost dropped")
+    letters = await consume_decoded(harness.kafka, names.policy_requests_dlq, 10, DeadLetter)
+    assert all("is not a requester's reply topic" in letter.reason for letter in letters)
+    assert sorted(
+        decode(letter.value, AuthorizationRequest).reply_to for letter in letters
+    ) == sorted(foreign)
+    admin = make_admin(harness.kafka)
+    await admin.start()
+    try:
+        topics = set(await admin.list_topics())
+    finally:
+        await admin.close()
+    assert not topics & set(ghosts + foreign[1:]), "nothing was produced to them"
+    # nor to the task topic, which exists: the service refused to use it as a reply topic
+    reader = make_consumer(harness.kafka, group_id=None)
+    await reader.start()
+    try:
+        parts = [TopicPartition(names.tasks, p) for p in range(harness.kafka.partitions)]
+        ends = await reader.end_offsets(parts)
+    finally:
+        await reader.stop()
+    assert not any(ends.values()), ends
