@@ -23,7 +23,7 @@ from typing import TypeVar
 import asyncpg
 
 from podium.core.errors import TransientError
-from podium.core.retry import retry_transient
+from podium.core.retry import RetryStopped, retry_transient
 
 log = logging.getLogger(__name__)
 
@@ -71,10 +71,6 @@ async def connection(pool: asyncpg.Pool) -> AsyncIterator[asyncpg.Connection]:
         raise unavailable(exc) from exc
 
 
-class _Stopped(Exception):
-    """The service stopped while an attempt was failing."""
-
-
 async def retry_until_stopped(
     attempt: Callable[[], Awaitable[T]],
     stop: asyncio.Event,
@@ -89,46 +85,24 @@ async def retry_until_stopped(
     An attempt under way when `stop` is set runs to its end (a write in flight is finished, not
     cut off): if it succeeds its result is returned; if it fails there is no further attempt.
     Only the wait between attempts is cut short."""
-    waiting = False
 
     async def once() -> T:
-        nonlocal waiting
-        waiting = False
         try:
             return await attempt()
         except TRANSIENT_DB_ERRORS as exc:
             raise unavailable(exc) from exc
 
     def on_retry(failed: int, exc: TransientError, delay: float) -> None:
-        nonlocal waiting
-        if stop.is_set():
-            raise _Stopped
         log.warning("%s failed (%s); retrying in %.2f s (attempt %d)", what, exc, delay, failed)
-        waiting = True
 
-    retrying = asyncio.ensure_future(
-        retry_transient(
+    try:
+        return await retry_transient(
             once,
             max_attempts=sys.maxsize,
             base_delay_s=base_delay_s,
             max_delay_s=max_delay_s,
             on_retry=on_retry,
+            stop=stop,
         )
-    )
-    stopping = asyncio.ensure_future(stop.wait())
-    try:
-        await asyncio.wait((retrying, stopping), return_when=asyncio.FIRST_COMPLETED)
-        if not retrying.done() and waiting:
-            retrying.cancel()
-        await asyncio.wait((retrying,))
-    finally:
-        stopping.cancel()
-        if not retrying.done():  # this coroutine itself is cancelled
-            retrying.cancel()
-            await asyncio.gather(retrying, return_exceptions=True)
-    if retrying.cancelled():
-        return None
-    try:
-        return retrying.result()
-    except _Stopped:
+    except RetryStopped:
         return None

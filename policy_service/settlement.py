@@ -16,8 +16,8 @@ from collections.abc import Awaitable, Callable
 import msgspec
 from aiokafka import AIOKafkaConsumer, ConsumerRecord
 
-from podium.core.errors import PodiumError, TransientError
-from podium.core.retry import retry_transient
+from podium.core.errors import TransientError
+from podium.core.retry import RetryStopped, retry_transient
 from policy_service.budgets import BudgetStore
 from topics.codec import MalformedMessage, decode
 from topics.messages import Event, EventType, ModelCalledData, payload_of
@@ -30,10 +30,6 @@ SETTLE_MAX_DELAY_S = 5.0
 
 class SettlementFailed(TransientError):
     """The budget store could not settle a usage event (the database is unreachable)."""
-
-
-class _Stopped(PodiumError):
-    """The service stopped before the event could be settled (not retried)."""
 
 
 async def settle_usage(consumer: AIOKafkaConsumer, store: BudgetStore, stop: asyncio.Event) -> None:
@@ -90,48 +86,25 @@ async def _until_settled_or_stopped(
     would lose the usage. A stop interrupts a wait between attempts at once; an attempt in
     flight is let finish (its transaction commits or rolls back, not cancelled midway).
     """
-    in_attempt = False
 
     async def attempt() -> None:
-        nonlocal in_attempt
-        if stop.is_set():
-            raise _Stopped
-        in_attempt = True
         try:
             await settle()
         except Exception as exc:  # the database is down: retry, do not commit past it
             raise SettlementFailed(f"settling {event_id} failed: {exc}") from exc
-        finally:
-            in_attempt = False
 
-    def on_retry(attempt: int, error: TransientError, delay_s: float) -> None:
+    def on_retry(_attempt: int, error: TransientError, delay_s: float) -> None:
         log.warning("%s; retrying in %.1f s", error, delay_s, exc_info=error.__cause__)
-        if stop.is_set():
-            raise _Stopped
 
-    retrying = asyncio.create_task(
-        retry_transient(
+    try:
+        await retry_transient(
             attempt,
             max_attempts=sys.maxsize,
             base_delay_s=SETTLE_BASE_DELAY_S,
             max_delay_s=SETTLE_MAX_DELAY_S,
             on_retry=on_retry,
+            stop=stop,
         )
-    )
-    stopped = asyncio.create_task(stop.wait())
-    try:
-        await asyncio.wait([retrying, stopped], return_when=asyncio.FIRST_COMPLETED)
-        if not retrying.done() and not in_attempt:
-            retrying.cancel()  # waiting between attempts
-        await asyncio.wait([retrying])
-    finally:
-        stopped.cancel()
-        retrying.cancel()
-    if retrying.cancelled():
+    except RetryStopped:
         return False
-    error = retrying.exception()
-    if isinstance(error, _Stopped):
-        return False
-    if error is not None:
-        raise error
     return True
