@@ -41,7 +41,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
 from manifests.apply import apply_paths
-from podium import composition
+from podium import environment
 from podium.core.settings import KafkaSettings
 from policy_service.keys import generate
 from topics.codec import encode, headers_for
@@ -120,7 +120,7 @@ async def raw_hop(kafka: KafkaSettings, source: str, target: str, group: str) ->
 
 
 async def raw_chain(prefix: str) -> None:
-    kafka = composition.kafka_settings()
+    kafka = environment.kafka_settings()
     topics = raw_topics(prefix)
     await asyncio.gather(
         *(raw_hop(kafka, topics[i], topics[i + 1], f"{prefix}.raw{i}") for i in range(3))
@@ -316,8 +316,8 @@ async def cleanup(kafka: KafkaSettings, prefixes: list[str]) -> None:
 
 
 async def main(args: argparse.Namespace) -> None:
-    kafka = composition.kafka_settings()
-    database = composition.database_settings()
+    kafka = environment.kafka_settings()
+    database = environment.database_settings()
     home = Path(tempfile.mkdtemp(prefix="podium-bench-e2e-"))
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("PODIUM_")},

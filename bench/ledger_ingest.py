@@ -25,7 +25,7 @@ from ledger.service import LedgerService
 from ledger.settings import LedgerSettings
 from ledger.spend import GroupBy, spend
 from ledger.store import STORED_COLUMNS, create_pool
-from podium import composition
+from podium import environment
 from podium.core.settings import DatabaseSettings, KafkaSettings
 from topics.codec import encode
 from topics.kafka import ensure_topics, make_producer
@@ -300,8 +300,8 @@ async def main() -> None:
     parser.add_argument("--stored", type=int, default=1_000_000)
     parser.add_argument("--queries", type=int, default=400)
     args = parser.parse_args()
-    kafka = composition.kafka_settings()
-    dsn = composition.database_settings().url
+    kafka = environment.kafka_settings()
+    dsn = environment.database_settings().url
     p95 = await spend_p95(args, dsn)
     ratio, rate = await ingest(args, kafka, dsn)
     print(f"spend_p95_ms={p95:.2f}")

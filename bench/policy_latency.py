@@ -34,7 +34,7 @@ from aiokafka import TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
 from manifests.loader import build, parse_text
-from podium import composition
+from podium import composition, environment
 from podium.core.settings import KafkaSettings
 from policy_service.client import Authorizer, is_allowed
 from policy_service.keys import generate, parse_verify_keys
@@ -205,11 +205,11 @@ def report(label: str, latencies: list[float], rps: float) -> None:
 
 
 async def main(requests: int, concurrent_requests: int) -> None:
-    base = composition.kafka_settings()
+    base = environment.kafka_settings()
     prefix = f"bench{uuid.uuid4().hex[:8]}"
     kafka = base.model_copy(update={"topic_prefix": prefix})
     names = TopicNames(prefix)
-    database = composition.database_settings()
+    database = environment.database_settings()
     dsn = database.url
     schema = f"bench_{uuid.uuid4().hex[:8]}"
     raw_requests, raw_replies = f"{prefix}.raw.requests", f"{prefix}.raw.replies"

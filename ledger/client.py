@@ -1,7 +1,7 @@
 """The command line's client of the ledger API (`podium logs`, `spend`, `trace`, `get task`).
 
 Where the API is and which token to use is the composition root's business
-(`podium.composition.ledger_client`).
+(`podium.environment.ledger_client`).
 """
 
 from __future__ import annotations

@@ -12,22 +12,3 @@ follower and expiry (`approval_follower.py`, `approval_expiry.py`) over the budg
 the service's Ed25519 key and bound to their request (`signing.py`, `keys.py`); requesters hold
 the public keys only.
 """
-
-from policy_service.client import Authorizer, arguments_digest, is_allowed
-from policy_service.keys import SigningKey, VerifyKey
-from policy_service.settings import PolicySettings, resolve_signing_key, resolve_verify_keys
-from policy_service.signing import request_digest, sign_decision, verify_decision
-
-__all__ = [
-    "Authorizer",
-    "PolicySettings",
-    "SigningKey",
-    "VerifyKey",
-    "arguments_digest",
-    "is_allowed",
-    "request_digest",
-    "resolve_signing_key",
-    "resolve_verify_keys",
-    "sign_decision",
-    "verify_decision",
-]

@@ -154,10 +154,10 @@ KINDS: dict[str, tuple[str, Callable[[ManifestRecord], Row]]] = {
 
 def show(plural: str, name: str | None, output: OutputFormat) -> None:
     from manifests._topic import Records, read_records
-    from podium import composition
+    from podium import environment
 
     kind, row_of = KINDS[plural]
-    kafka = composition.kafka_settings()
+    kafka = environment.kafka_settings()
     records: Records = asyncio.run(read_records(kafka, TopicNames(kafka.topic_prefix).manifests))
     found = sorted(
         (r for r in records.values() if r.kind == kind and (name is None or r.name == name)),

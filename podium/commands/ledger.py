@@ -36,9 +36,9 @@ token_app = typer.Typer(help="Bearer tokens of the ledger API.", no_args_is_help
 
 
 def _ledger_client() -> LedgerClient:
-    from podium import composition
+    from podium import environment
 
-    return composition.ledger_client()
+    return environment.ledger_client()
 
 
 def _with_db(work: Callable[[asyncpg.Connection, str], Awaitable[T]]) -> T:
@@ -46,10 +46,10 @@ def _with_db(work: Callable[[asyncpg.Connection, str], Awaitable[T]]) -> T:
 
     from ledger.migrate import migrate
     from ledger.settings import LedgerSettings
-    from podium import composition
+    from podium import environment
     from podium.core.settings import load_settings
 
-    database = composition.database_settings()
+    database = environment.database_settings()
     settings = load_settings(LedgerSettings)
 
     async def run() -> T:
@@ -71,7 +71,7 @@ def ledger_command(
 ) -> None:
     """Run the ledger: store every event in PostgreSQL and serve the HTTP API."""
     from ledger.settings import LedgerSettings
-    from podium import composition
+    from podium import composition, environment
     from podium.core import tracing
     from podium.core.lifecycle import run_services
     from podium.core.logs import configure_logging
@@ -81,8 +81,8 @@ def ledger_command(
     tracing.configure_from_env("podium-ledger")
     service = composition.ledger_service(
         load_settings(LedgerSettings),
-        composition.database_settings(),
-        composition.kafka_settings(),
+        environment.database_settings(),
+        environment.kafka_settings(),
         ingest=not api_only,
     )
     asyncio.run(run_services([service]))
@@ -102,14 +102,14 @@ def verify_command(
     from ledger.anchoring import read_anchors
     from ledger.audit import verify
     from ledger.settings import LedgerSettings
-    from podium import composition
+    from podium import environment
     from podium.core.settings import load_settings
 
     anchors = None
     if not no_anchors:
-        public = composition.anchor_public_key(load_settings(LedgerSettings))
-        kafka = composition.kafka_settings()
-        anchors = asyncio.run(read_anchors(kafka, composition.topic_names(kafka), public))
+        public = environment.anchor_public_key(load_settings(LedgerSettings))
+        kafka = environment.kafka_settings()
+        anchors = asyncio.run(read_anchors(kafka, environment.topic_names(kafka), public))
     report: VerifyReport = _with_db(lambda conn, _schema: verify(conn, task, anchors))
     if task is not None and report.tasks == 0 and report.ok:
         err_console.print(f"task {task!r} has no events in the ledger")
@@ -136,10 +136,10 @@ def public_key_command() -> None:
     """Print the public key of the ledger's anchors (what `audit verify` checks them with)."""
     from ledger.anchors import public_hex
     from ledger.settings import LedgerSettings
-    from podium import composition
+    from podium import environment
     from podium.core.settings import load_settings
 
-    typer.echo(public_hex(composition.anchor_public_key(load_settings(LedgerSettings))))
+    typer.echo(public_hex(environment.anchor_public_key(load_settings(LedgerSettings))))
 
 
 def token_create_command(
@@ -164,7 +164,7 @@ def token_create_command(
     """Create an API token; it is printed once and stored only as its SHA-256."""
     from ledger.auth import Scope, create_token
     from ledger.durations import parse_duration
-    from podium import composition
+    from podium import environment
 
     known = [str(s) for s in Scope]
     unknown = [s for s in scope if s not in known]
@@ -185,7 +185,7 @@ def token_create_command(
     )
     typer.echo(token)
     if save:
-        err_console.print(f"ledger API token saved to {composition.save_api_token(token)}")
+        err_console.print(f"ledger API token saved to {environment.save_api_token(token)}")
 
 
 def token_list_command(output: OutputOption = OutputFormat.TABLE) -> None:

@@ -127,9 +127,9 @@ def compile_command(
 def apply_command(files: Files, output: Output = OutputFormat.TABLE) -> None:
     """Validate, compile, create the topics and publish to the manifests topic (all or nothing)."""
     from manifests.apply import apply_paths
-    from podium import composition
+    from podium import environment
 
-    kafka = composition.kafka_settings()
+    kafka = environment.kafka_settings()
     names = TopicNames(kafka.topic_prefix)
     report = asyncio.run(apply_paths(kafka, names, files))
     if report.errors:

@@ -23,15 +23,15 @@ ApprovalId = Annotated[str, typer.Argument(help="The approval id (see `podium ap
 
 
 def _kafka() -> tuple[KafkaSettings, TopicNames]:
-    from podium import composition
+    from podium import environment
 
-    kafka = composition.kafka_settings()
-    return kafka, composition.topic_names(kafka)
+    kafka = environment.kafka_settings()
+    return kafka, environment.topic_names(kafka)
 
 
 def policy_command() -> None:
     """Run the policy service: authorizes every model and tool call, keeps budgets and approvals."""
-    from podium import composition
+    from podium import composition, environment
     from podium.core import tracing
     from podium.core.lifecycle import run_services
     from podium.core.logs import configure_logging
@@ -39,7 +39,7 @@ def policy_command() -> None:
     configure_logging()
     tracing.configure_from_env("podium-policy")
     service = composition.policy_service(
-        composition.kafka_settings(), composition.policy_settings(), composition.database_settings()
+        environment.kafka_settings(), environment.policy_settings(), environment.database_settings()
     )
     asyncio.run(run_services([service]))
 

@@ -157,10 +157,10 @@ def register(app: typer.Typer) -> None:
         ] = OutputFormat.TABLE,
     ) -> None:
         """Submit a task to SYSTEM (prints its id); with --wait, follow it to its result."""
-        from podium import composition
+        from podium import environment
         from podium.core import tracing
 
-        kafka = composition.kafka_settings()
+        kafka = environment.kafka_settings()
         tracing.configure_from_env("podium-cli")
         task = TaskRequested(
             task_id=task_id or f"task-{uuid.uuid4().hex[:12]}",

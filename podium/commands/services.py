@@ -21,13 +21,13 @@ if TYPE_CHECKING:
 
 
 def _kafka(service_name: str) -> KafkaSettings:
-    from podium import composition
+    from podium import environment
     from podium.core import tracing
     from podium.core.logs import configure_logging
 
     configure_logging()
     tracing.configure_from_env(service_name)
-    return composition.kafka_settings()
+    return environment.kafka_settings()
 
 
 def register(app: typer.Typer) -> None:
@@ -54,7 +54,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Run one replica of an agent role (consumer group podium.actor.AGENT)."""
         from actors.settings import ActorSettings
-        from podium import composition
+        from podium import composition, environment
         from podium.core.lifecycle import run_services
         from podium.core.settings import load_settings
 
@@ -62,7 +62,7 @@ def register(app: typer.Typer) -> None:
         settings = load_settings(ActorSettings)
         if concurrency is not None:
             settings = settings.model_copy(update={"concurrency": concurrency})
-        role = composition.ActorRole(kafka, [agent], settings, composition.policy_settings())
+        role = composition.ActorRole(kafka, [agent], settings, environment.policy_settings())
         asyncio.run(run_services([role], grace_s=settings.grace_s + 5))
 
     @app.command(rich_help_panel=SERVICES)

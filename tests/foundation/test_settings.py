@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from podium.composition import kafka_settings
 from podium.core.settings import ConfigurationError, KafkaSettings, load_settings
+from podium.environment import kafka_settings
 from podium.stack import StackSettings
 
 

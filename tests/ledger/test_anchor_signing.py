@@ -17,7 +17,7 @@ from ledger.anchors import (
     task_key,
 )
 from ledger.settings import LedgerSettings
-from podium import composition
+from podium import environment
 from podium.core.errors import PermanentError
 from topics.codec import encode
 from topics.messages import LedgerAnchor
@@ -60,15 +60,15 @@ def test_the_anchor_key_comes_from_settings_or_stops_the_service(
     key = Ed25519PrivateKey.generate()
     seed = key.private_bytes_raw().hex()
     public = public_hex(key.public_key())
-    from_env = composition.anchor_signer(LedgerSettings(anchor_key=seed))
+    from_env = environment.anchor_signer(LedgerSettings(anchor_key=seed))
     assert public_hex(from_env.private.public_key()) == public
     key_file = tmp_path / "anchor.key"
     key_file.write_text(seed + "\n")
-    assert public_hex(composition.anchor_public_key(LedgerSettings(anchor_key_file=key_file))) == (
+    assert public_hex(environment.anchor_public_key(LedgerSettings(anchor_key_file=key_file))) == (
         public
     )
     with pytest.raises(PermanentError, match="PODIUM_LEDGER_ANCHOR_KEY"):
-        composition.anchor_signer(LedgerSettings())
+        environment.anchor_signer(LedgerSettings())
     with pytest.raises(PermanentError, match="64 hex digits"):
         private_key_from_hex("abc", what="PODIUM_LEDGER_ANCHOR_KEY")
 
@@ -78,7 +78,7 @@ def test_the_dev_stack_makes_its_anchor_key_once_in_a_private_state_file(
 ) -> None:
     monkeypatch.setenv("PODIUM_STACK_DIR", str(tmp_path))
     (tmp_path / "stack.json").write_text("{}")
-    first = composition.anchor_signer(LedgerSettings())
-    again = composition.anchor_signer(LedgerSettings())
+    first = environment.anchor_signer(LedgerSettings())
+    again = environment.anchor_signer(LedgerSettings())
     assert first.key_id == again.key_id
     assert (tmp_path / "stack.json").stat().st_mode & 0o777 == 0o600

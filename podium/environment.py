@@ -1,0 +1,152 @@
+"""Where the services find Kafka, PostgreSQL, their keys and the ledger API: settings from the
+environment, with what the local stack (`podium stack up`) recorded as the defaults.
+
+Half of the composition root, kept apart from the service builders (`podium.composition`) so
+that commands which only need an address or a client (`podium logs`, `spend`, `apply`, ...)
+do not import every service. With `podium.composition`, the only reader of the stack's state
+file: when `PODIUM_KAFKA_BOOTSTRAP`, `PODIUM_DATABASE_URL`, `PODIUM_POLICY_SIGNING_KEY`,
+`PODIUM_POLICY_VERIFY_KEYS`, `PODIUM_LEDGER_ANCHOR_KEY(_FILE)` or `PODIUM_API_URL` are unset,
+the addresses and the dev keys `podium stack up` recorded are the defaults. A dev decision key
+(id `dev-...`) is accepted only when Kafka is the local stack's (`on_dev_stack`).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+from ledger.anchors import (
+    AnchorSigner,
+    new_private_hex,
+    private_key_from_hex,
+    public_key_from_hex,
+    read_key_file,
+)
+from ledger.client import LedgerClient
+from ledger.settings import LedgerSettings
+from podium.core.errors import PermanentError
+from podium.core.settings import DatabaseSettings, KafkaSettings, load_settings
+from podium.stack.state import load_state, save_state, stack_dir, state_file
+from policy_service.settings import SIGNING_KEY_FILE_ENV, PolicySettings
+from topics.names import TopicNames
+
+API_URL_ENV = "PODIUM_API_URL"
+API_TOKEN_ENV = "PODIUM_API_TOKEN"
+
+
+# --- settings, with the local stack's addresses as defaults ----------------------------------
+
+
+def kafka_settings() -> KafkaSettings:
+    state = load_state()
+    defaults = {"bootstrap": state.kafka.bootstrap} if state.kafka else {}
+    return load_settings(KafkaSettings, **defaults)
+
+
+def database_settings() -> DatabaseSettings:
+    state = load_state()
+    defaults = {"url": state.postgres.dsn} if state.postgres else {}
+    return load_settings(DatabaseSettings, **defaults)
+
+
+def policy_settings() -> PolicySettings:
+    """`PODIUM_POLICY_*`, with the local stack's dev key pair as the default keys."""
+    state = load_state()
+    defaults: dict[str, str] = {}
+    if state.policy_signing_key and SIGNING_KEY_FILE_ENV not in os.environ:
+        defaults["signing_key"] = state.policy_signing_key
+    if state.policy_verify_key:
+        defaults["verify_keys"] = state.policy_verify_key
+    return load_settings(PolicySettings, **defaults)
+
+
+def on_dev_stack(kafka: KafkaSettings) -> bool:
+    """True when `kafka` is the broker the local stack runs (the only place for dev keys)."""
+    state = load_state()
+    return state.kafka is not None and kafka.bootstrap == state.kafka.bootstrap
+
+
+def anchor_signer(settings: LedgerSettings) -> AnchorSigner:
+    """The key the ledger signs its anchors with: `PODIUM_LEDGER_ANCHOR_KEY`, else the file
+    `PODIUM_LEDGER_ANCHOR_KEY_FILE` names, else the dev stack's key (made when missing).
+    Outside the dev stack a missing key stops the service."""
+    if settings.anchor_key is not None:
+        text, what = settings.anchor_key.get_secret_value(), "PODIUM_LEDGER_ANCHOR_KEY"
+    elif settings.anchor_key_file is not None:
+        text = read_key_file(settings.anchor_key_file)
+        what = f"PODIUM_LEDGER_ANCHOR_KEY_FILE {settings.anchor_key_file}"
+    elif state_file().exists():
+        state = load_state()
+        if state.ledger_anchor_key is None:
+            state.ledger_anchor_key = new_private_hex()
+            save_state(state)
+        text, what = state.ledger_anchor_key, f"ledger_anchor_key of {state_file()}"
+    else:
+        raise PermanentError(
+            "the ledger has no key to sign its anchors: set PODIUM_LEDGER_ANCHOR_KEY (64 hex "
+            "digits of an Ed25519 private key, e.g. from `python -c 'import secrets; "
+            "print(secrets.token_hex(32))'`) or PODIUM_LEDGER_ANCHOR_KEY_FILE"
+        )
+    return AnchorSigner(private_key_from_hex(text, what=what))
+
+
+def anchor_public_key(settings: LedgerSettings) -> Ed25519PublicKey:
+    """What `podium audit verify` checks anchors with: `PODIUM_LEDGER_ANCHOR_PUBLIC_KEY`, else
+    the public half of `anchor_signer`'s key."""
+    if settings.anchor_public_key is not None:
+        return public_key_from_hex(
+            settings.anchor_public_key, what="PODIUM_LEDGER_ANCHOR_PUBLIC_KEY"
+        )
+    return anchor_signer(settings).private.public_key()
+
+
+def topic_names(kafka: KafkaSettings) -> TopicNames:
+    return TopicNames(kafka.topic_prefix)
+
+
+# --- the ledger API's address and token (the command line's client) ---------------------------
+
+
+def api_token_file() -> Path:
+    return stack_dir() / "api-token"
+
+
+def save_api_token(token: str) -> Path:
+    """Write a token where `ledger_client` finds it (mode 600)."""
+    path = api_token_file()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(token + "\n")
+    path.chmod(0o600)
+    return path
+
+
+def ledger_client() -> LedgerClient:
+    """`PODIUM_API_URL` (else the URL `podium ledger` recorded in the stack's state file) and
+    `PODIUM_API_TOKEN` (else the token `podium token create --save` wrote)."""
+    url = os.environ.get(API_URL_ENV) or load_state().api_url
+    if not url:
+        raise PermanentError(
+            f"the ledger API is not known: set {API_URL_ENV}, or start `podium ledger` on the "
+            "local stack (it records its URL)"
+        )
+    token = os.environ.get(API_TOKEN_ENV, "")
+    if not token and api_token_file().exists():
+        token = api_token_file().read_text().strip()
+    if not token:
+        raise PermanentError(
+            f"no API token: set {API_TOKEN_ENV}, or run `podium token create --scope audit:read "
+            "--scope spend:read --save`"
+        )
+    return LedgerClient(url.rstrip("/"), token)
+
+
+def record_api_url(url: str) -> None:
+    """The dev stack's state file learns where the API listens (when there is a dev stack)."""
+    if state_file().exists():
+        state = load_state()
+        state.api_url = url
+        save_state(state)
