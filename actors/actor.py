@@ -21,6 +21,7 @@ from aiokafka import ConsumerRecord
 from actors.agent_loop import AgentLoop
 from actors.joins import JoinStore
 from actors.outbox import OutboxBuilder
+from actors.poison import kept_for_letter
 from actors.ports import CatalogSource, Gate, ToolBox
 from actors.profile import AgentProfile, Profiles
 from actors.providers import make_provider
@@ -91,7 +92,11 @@ class ActorService:
             topic=names.agent(agent),
             group=names.actor_group(agent),
             handler=self.handle,
+            on_poison=self.poisoned,
             changelog_topic=names.agent_joins(agent),
+            max_attempts=settings.max_attempts,
+            retry_backoff_s=max(settings.step_retry_backoff_s, 0.1),
+            max_record_bytes=settings.max_record_bytes,
             concurrency=settings.concurrency,
             grace_s=settings.grace_s,
             session_timeout_ms=settings.session_timeout_ms,
@@ -123,6 +128,27 @@ class ActorService:
             )
         with log_context(task_id=step.task_id, step_id=step.step_id, agent=self.agent):
             return await self._traced_step(record, ctx, step)
+
+    def poisoned(
+        self, record: ConsumerRecord[bytes, bytes], ctx: PartitionContext, reason: str
+    ) -> Outbox:
+        """A step that cannot be processed (its output cannot be produced, or its handling keeps
+        failing): the input to the DLQ, the step and its task failed with the reason."""
+        dlq = self._names.agent_dlq(self.agent)
+        error = f"{self.agent}: {reason}"
+        kept, note = kept_for_letter(record, self.processor.limit)
+        try:
+            step: Step = decode(record.value, Step)
+        except MalformedMessage:
+            return self._out.dead_letter(kept, dlq, error + note, agent=self.agent)
+        outbox = self._out.dead_letter(
+            kept, dlq, error + note, agent=self.agent, task_id=step.task_id, system=step.system
+        )
+        if step.abandoned is None:
+            # The path's usage before this step; its own calls were reported as they happened.
+            after = failure(step, error, step.usage)
+            self._out.apply(outbox, step, after, dlq=dlq, letter=False)
+        return outbox
 
     @tracing.traced_handler(
         name=lambda self, record, ctx, step: f"step {step.agent}",

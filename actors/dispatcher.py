@@ -19,6 +19,7 @@ from datetime import timedelta
 from aiokafka import ConsumerRecord
 
 from actors.outbox import OutboxBuilder, is_task_id, pseudo_step, readable_key
+from actors.poison import kept_for_letter
 from actors.routing import entry_steps
 from actors.settings import DispatcherSettings
 from actors.transactions import Outbox, PartitionContext, TransactionalProcessor
@@ -77,7 +78,10 @@ class DispatcherService:
             topic=names.tasks,
             group=names.dispatcher_group,
             handler=self.handle,
+            on_poison=self.poisoned,
             changelog_topic=started_tasks_topic(names),
+            max_attempts=settings.max_attempts,
+            max_record_bytes=settings.max_record_bytes,
             concurrency=4,
             grace_s=settings.grace_s,
             session_timeout_ms=settings.session_timeout_ms,
@@ -112,6 +116,20 @@ class DispatcherService:
             attributes={"messaging.kafka.partition": record.partition},
         ):
             return await self._handle(record, ctx)
+
+    def poisoned(
+        self, record: ConsumerRecord[bytes, bytes], ctx: PartitionContext, reason: str
+    ) -> Outbox:
+        """A task request that cannot be processed: to the DLQ, and its task failed."""
+        error = f"the task could not be started: {reason}"
+        kept, note = kept_for_letter(record, self.processor.limit)
+        task_id = _task_id_of(record.value) or readable_key(record.key)
+        outbox = self._out.dead_letter(
+            kept, self._names.tasks_dlq, error + note, agent="", task_id=task_id
+        )
+        if task_id:
+            self._out.task_failed(outbox, task_id, "", error)
+        return outbox
 
     async def _handle(self, record: ConsumerRecord[bytes, bytes], ctx: PartitionContext) -> Outbox:
         names = self._names

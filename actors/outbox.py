@@ -92,8 +92,11 @@ class OutboxBuilder:
     def step(self, outbox: Outbox, step: Step) -> None:
         self.raw(outbox, self._names.agent(step.agent), step.task_id, step)
 
-    def apply(self, outbox: Outbox, step: Step, transition: Transition, *, dlq: str) -> None:
-        """The records of `step`'s transition, in order; a failure's dead letter goes to `dlq`."""
+    def apply(
+        self, outbox: Outbox, step: Step, transition: Transition, *, dlq: str, letter: bool = True
+    ) -> None:
+        """The records of `step`'s transition, in order; a failure's dead letter goes to `dlq`
+        (`letter=False`: the caller dead-letters the input record itself)."""
         for effect in transition.effects:
             if isinstance(effect, SendStep):
                 self.step(outbox, effect.step)
@@ -102,7 +105,9 @@ class OutboxBuilder:
             elif isinstance(effect, CompleteTask):
                 self.task_completed(outbox, step, effect.output, usage=effect.usage)
             elif isinstance(effect, FailStep):
-                self.fail_step(outbox, step, effect.error, dlq=dlq, usage=effect.usage)
+                self.fail_step(
+                    outbox, step, effect.error, dlq=dlq, usage=effect.usage, letter=letter
+                )
             else:
                 assert isinstance(effect, RequestApproval)
                 self.raw(outbox, self._names.approvals, step.task_id, effect.request)
@@ -118,20 +123,29 @@ class OutboxBuilder:
         self.raw(outbox, self._names.results, step.task_id, result)
 
     def fail_step(
-        self, outbox: Outbox, step: Step, error: str, *, dlq: str, usage: PathUsage | None = None
+        self,
+        outbox: Outbox,
+        step: Step,
+        error: str,
+        *,
+        dlq: str,
+        usage: PathUsage | None = None,
+        letter: bool = True,
     ) -> None:
-        """The step failed for good: DLQ it, fail the task with a readable error. `usage` is the
-        path's usage up to the failure (the step's own calls included)."""
-        letter = DeadLetter(
-            topic=self._names.agent(step.agent),
-            partition=-1,
-            offset=-1,
-            key=step.task_id.encode(),
-            value=encode(step),
-            reason=error,
-            service=self._source,
-        )
-        self.raw(outbox, dlq, step.task_id, letter)
+        """The step failed for good: DLQ it (unless `letter=False`), fail the task with a
+        readable error. `usage` is the path's usage up to the failure (the step's own calls
+        included)."""
+        if letter:
+            dead = DeadLetter(
+                topic=self._names.agent(step.agent),
+                partition=-1,
+                offset=-1,
+                key=step.task_id.encode(),
+                value=encode(step),
+                reason=error,
+                service=self._source,
+            )
+            self.raw(outbox, dlq, step.task_id, dead)
         self.event(outbox, step, StepFailedData(error=error))
         self.task_failed(
             outbox,

@@ -44,6 +44,18 @@ class ActorSettings(BaseSettings):
     max_output_tokens: int = Field(
         default=1024, ge=1, description="output tokens assumed per model call for budgets"
     )
+    max_attempts: int = Field(
+        default=3,
+        ge=1,
+        le=100,
+        description="attempts at a record whose handler fails before it goes to the DLQ",
+    )
+    max_record_bytes: int | None = Field(
+        default=None,
+        ge=1024,
+        description="largest record produced (default: the topic's max.message.bytes)",
+    )
+
     allowed_secret_env: Annotated[list[str], NoDecode] = Field(
         default=list(DEFAULT_ALLOWED_SECRET_ENV),
         description="comma-separated names or glob patterns (`*`, `?`) of the environment "
@@ -104,3 +116,14 @@ class DispatcherSettings(BaseSettings):
     )
     grace_s: float = Field(default=10.0, ge=0)
     session_timeout_ms: int = Field(default=10000, ge=6000)
+    max_attempts: int = Field(
+        default=3,
+        ge=1,
+        le=100,
+        description="attempts at a record whose handler fails before it goes to the DLQ",
+    )
+    max_record_bytes: int | None = Field(
+        default=None,
+        ge=1024,
+        description="largest record produced (default: the topic's max.message.bytes)",
+    )

@@ -12,6 +12,11 @@ On revoke, in-flight work of the revoked partitions finishes within the grace pe
 cancelled, which aborts its transaction) and their producers close. On assign, the producer is
 started (which aborts a dead owner's open transaction), the committed offset is re-read and the
 partition's state is restored from its compacted changelog partition.
+
+A record is never retried forever (`actors.poison`): outputs over the message size limit are not
+produced, a handler that keeps failing is retried `max_attempts` times, a transaction the broker
+rejects for good is not retried; the record then goes to `on_poison`, whose outbox (a dead
+letter) is committed with the input offset, without running the handler again.
 """
 
 from __future__ import annotations
@@ -26,8 +31,12 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPa
 from aiokafka.abc import ConsumerRebalanceListener
 from aiokafka.errors import KafkaError, ProducerFenced
 
+from actors._commit import commit, produced
+from actors.poison import Attempts, PoisonRecord, max_message_bytes, oversized
+from podium.core.errors import TransientError
+from podium.core.retry import backoff_delay, retry_transient
 from podium.core.settings import KafkaSettings
-from topics.kafka import make_consumer, make_producer
+from topics.kafka import MAX_MESSAGE_BYTES, make_consumer, make_producer
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +75,8 @@ class PartitionContext:
 
 
 Handler = Callable[[ConsumerRecord[bytes, bytes], PartitionContext], Awaitable[Outbox]]
+PoisonHook = Callable[[ConsumerRecord[bytes, bytes], PartitionContext, str], Outbox]
+"""The outbox of a record that cannot be processed (its dead letter), given the reason."""
 
 
 @dataclass(slots=True)
@@ -78,6 +89,7 @@ class _Partition:
     busy: bool = False
     idle: asyncio.Event = field(default_factory=asyncio.Event)
     paused: bool = False
+    attempts: Attempts = field(default_factory=Attempts)
 
 
 class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -103,7 +115,11 @@ class TransactionalProcessor:
         topic: str,
         group: str,
         handler: Handler,
+        on_poison: PoisonHook,
         changelog_topic: str | None = None,
+        max_attempts: int = 3,
+        retry_backoff_s: float = 1.0,
+        max_record_bytes: int | None = None,
         concurrency: int = 4,
         grace_s: float = 15.0,
         session_timeout_ms: int = 10000,
@@ -113,6 +129,11 @@ class TransactionalProcessor:
         self.topic = topic
         self.group = group
         self._handler = handler
+        self._on_poison = on_poison
+        self._max_attempts = max_attempts
+        self._retry_backoff_s = retry_backoff_s
+        self._max_record_bytes = max_record_bytes
+        self._limit = MAX_MESSAGE_BYTES
         self._changelog = changelog_topic
         self._semaphore = asyncio.Semaphore(concurrency)
         self._grace_s = grace_s
@@ -123,6 +144,11 @@ class TransactionalProcessor:
         self._failed: set[TopicPartition] = set()
 
     @property
+    def limit(self) -> int:
+        """The largest record (bytes) a transaction may produce."""
+        return self._limit
+
+    @property
     def assigned(self) -> list[TopicPartition]:
         return sorted(self._partitions, key=lambda tp: tp.partition)
 
@@ -130,6 +156,10 @@ class TransactionalProcessor:
         return f"{self.group}.{tp.topic}.{tp.partition}"
 
     async def run(self, stop: asyncio.Event) -> None:
+        self._limit = min(
+            self._max_record_bytes or await max_message_bytes(self._kafka, self.topic),
+            MAX_MESSAGE_BYTES,
+        )
         consumer = make_consumer(
             self._kafka,
             group_id=self.group,
@@ -307,35 +337,101 @@ class TransactionalProcessor:
                 while not part.queue.empty():
                     part.queue.get_nowait()
                 self._failed.add(part.tp)
-                await asyncio.sleep(1.0)
+                await asyncio.sleep(
+                    backoff_delay(
+                        max(1, part.attempts.count),
+                        base_delay_s=self._retry_backoff_s,
+                        max_delay_s=30.0,
+                    )
+                )
             finally:
                 if part.queue.empty():
                     part.idle.set()
 
     async def _process(self, part: _Partition, record: ConsumerRecord[bytes, bytes]) -> None:
-        outbox = await self._handler(record, part.context)
-        producer = part.producer
         try:
-            async with producer.transaction():
-                for out in outbox.records:
-                    await producer.send(
-                        out.topic,
-                        key=out.key,
-                        value=out.value,
-                        headers=out.headers,
-                        partition=out.partition,
-                    )
-                if self._changelog is not None:
-                    for key, value in outbox.state.items():
-                        await producer.send(
-                            self._changelog,
-                            key=key.encode(),
-                            value=value,
-                            partition=part.tp.partition,
-                        )
-                await producer.send_offsets_to_transaction({part.tp: record.offset + 1}, self.group)
-        except KafkaError:
-            raise
+            outbox = await self._handler(record, part.context)
+        except Exception as exc:
+            attempts = part.attempts.failed(record.offset, exc)
+            if attempts < self._max_attempts:
+                raise
+            await self._poison(
+                part, record, f"the handler failed {attempts} attempts: {part.attempts.errors[-1]}"
+            )
+            return
+
+        async def commit() -> None:
+            try:
+                await self._commit(part, record, outbox)
+            except ProducerFenced:
+                raise
+            except KafkaError as exc:
+                # The same outbox is committed again (the handler does not run twice), on a
+                # fresh producer: a failed transaction may leave the old one unusable.
+                await self._reopen(part)
+                if exc.retriable:
+                    raise TransientError(str(exc)) from exc
+                raise PoisonRecord(f"the step's output could not be produced: {exc}") from exc
+
+        try:
+            too_large = oversized(produced(outbox, self._changelog, part.tp.partition), self._limit)
+            if too_large is not None:
+                raise PoisonRecord(too_large)
+            await retry_transient(
+                commit,
+                max_attempts=self._max_attempts,
+                base_delay_s=self._retry_backoff_s,
+                max_delay_s=30.0,
+            )
+        except PoisonRecord as exc:
+            await self._poison(part, record, exc.reason)
+        except TransientError as exc:
+            reason = f"the step's output could not be produced in {self._max_attempts} attempts"
+            await self._poison(part, record, f"{reason}: {exc}")
+        else:
+            part.attempts.clear()
+
+    async def _poison(
+        self, part: _Partition, record: ConsumerRecord[bytes, bytes], reason: str
+    ) -> None:
+        """Commit the poison hook's outbox for `record` (its dead letter) with its offset."""
+        log.error(
+            "%s[%d]@%d cannot be processed; dead-lettered: %s",
+            part.tp.topic,
+            part.tp.partition,
+            record.offset,
+            reason,
+        )
+        outbox = self._on_poison(record, part.context, reason)
+        too_large = oversized(produced(outbox, self._changelog, part.tp.partition), self._limit)
+        if too_large is not None:
+            raise RuntimeError(f"the dead letter of a record cannot be produced: {too_large}")
+        await self._commit(part, record, outbox)
+        part.attempts.clear()
+
+    async def _reopen(self, part: _Partition) -> None:
+        """Replace the partition's producer (same transactional id) after a failed commit."""
+        with contextlib.suppress(Exception):
+            await part.producer.stop()
+        part.producer = make_producer(
+            self._kafka,
+            transactional_id=self.transactional_id(part.tp),
+            client_id=f"{self._client_id}-{part.tp.partition}",
+        )
+        await part.producer.start()
+
+    async def _commit(
+        self, part: _Partition, record: ConsumerRecord[bytes, bytes], outbox: Outbox
+    ) -> None:
+        """Produce `outbox` and the input offset in one transaction; then apply its state."""
+        await commit(
+            part.producer,
+            outbox,
+            changelog=self._changelog,
+            group=self.group,
+            tp=part.tp,
+            offset=record.offset + 1,
+        )
         for key, value in outbox.state.items():
             if value is None:
                 part.context.state.pop(key, None)

@@ -1,0 +1,47 @@
+"""One transaction of the consume-transform-produce loop: an outbox, its changelog records and
+the input offset, produced atomically."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from aiokafka import AIOKafkaProducer, TopicPartition
+
+if TYPE_CHECKING:
+    from actors.transactions import Outbox, OutRecord
+
+
+def produced(outbox: Outbox, changelog: str | None, partition: int) -> list[OutRecord]:
+    """Every record the commit of `outbox` produces (its changelog records included)."""
+    from actors.transactions import OutRecord
+
+    records = list(outbox.records)
+    if changelog is not None:
+        records += [
+            OutRecord(changelog, key.encode(), value, partition=partition)
+            for key, value in outbox.state.items()
+        ]
+    return records
+
+
+async def commit(
+    producer: AIOKafkaProducer,
+    outbox: Outbox,
+    *,
+    changelog: str | None,
+    group: str,
+    tp: TopicPartition,
+    offset: int,
+) -> None:
+    """Produce `outbox` (and its state changes to `changelog`) and commit `offset` for `group`,
+    in one transaction of `producer`."""
+    async with producer.transaction():
+        for out in produced(outbox, changelog, tp.partition):
+            await producer.send(
+                out.topic,
+                key=out.key,
+                value=out.value,
+                headers=out.headers,
+                partition=out.partition,
+            )
+        await producer.send_offsets_to_transaction({tp: offset}, group)
