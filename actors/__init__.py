@@ -2,6 +2,8 @@
 
 Kafka plumbing:
 - `transactions`: the consume-transform-produce loop (one transaction per input record);
+- `_commit`: one transaction of that loop (an outbox, its changelog records, the offset);
+- `poison`: records that cannot be produced (sized before sending) or keep failing (attempts);
 - `actor`: `ActorService`, an agent role's handler (decode, join arrival, retries, outbox);
 - `dispatcher`: `DispatcherService`, a task's first step(s);
 - `outbox`: the records of a transaction (next steps, events, results, dead letters);
