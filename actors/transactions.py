@@ -142,6 +142,9 @@ class TransactionalProcessor:
         self._partitions: dict[TopicPartition, _Partition] = {}
         self._consumer: AIOKafkaConsumer | None = None
         self._failed: set[TopicPartition] = set()
+        self.ready = asyncio.Event()
+        """Set once the group's first assignment is taken up (the partitions it gave, if any,
+        are open): from then on records are processed."""
 
     @property
     def limit(self) -> int:
@@ -172,8 +175,8 @@ class TransactionalProcessor:
         )
         consumer.subscribe([self.topic], listener=_Listener(self))
         self._consumer = consumer
-        await consumer.start()
         try:
+            await consumer.start()
             while not stop.is_set():
                 await self._reseek_failed(consumer)
                 batches = await consumer.getmany(timeout_ms=200, max_records=500)
@@ -191,10 +194,12 @@ class TransactionalProcessor:
                         part.paused = True
                 self._resume_drained(consumer)
         finally:
-            await self._revoke(list(self._partitions))
-            with contextlib.suppress(Exception):
-                await consumer.stop()
-            self._consumer = None
+            try:
+                await self._revoke(list(self._partitions))
+            finally:
+                with contextlib.suppress(Exception):
+                    await consumer.stop()
+                self._consumer = None
 
     def _resume_drained(self, consumer: AIOKafkaConsumer) -> None:
         for part in self._partitions.values():
@@ -223,6 +228,7 @@ class TransactionalProcessor:
     async def _assign(self, assigned: list[TopicPartition]) -> None:
         new = [tp for tp in assigned if tp not in self._partitions]
         if not new:
+            self.ready.set()
             return
         consumer = self._consumer
         if consumer is not None:
@@ -238,25 +244,36 @@ class TransactionalProcessor:
                 transactional_id=self.transactional_id(tp),
                 client_id=f"{self._client_id}-{tp.partition}",
             )
-            # Starting the producer runs InitProducerId: a dead owner's open transaction on
-            # this partition is aborted (or completed) before we read anything.
-            await producer.start()
-            state = await self._restore(tp)
+            try:
+                # Starting the producer runs InitProducerId: a dead owner's open transaction on
+                # this partition is aborted (or completed) before we read anything.
+                await producer.start()
+                state = await self._restore(tp)
+            except BaseException:
+                await _stop_quietly(producer)
+                raise
             part = _Partition(
                 tp=tp, producer=producer, context=PartitionContext(tp=tp, state=state)
             )
             part.idle.set()
             return part
 
-        parts = await asyncio.gather(*(open_partition(tp) for tp in new))
-        for part in parts:
-            if consumer is not None:
-                # Re-read the committed offset now that any open transaction is resolved.
-                committed = await consumer.committed(part.tp)
-                if committed is None:
-                    await consumer.seek_to_beginning(part.tp)
-                else:
-                    consumer.seek(part.tp, committed)
+        opening = [asyncio.create_task(open_partition(tp)) for tp in new]
+        try:
+            parts = await asyncio.gather(*opening)
+            for part in parts:
+                if consumer is not None:
+                    # Re-read the committed offset now that any open transaction is resolved.
+                    committed = await consumer.committed(part.tp)
+                    if committed is None:
+                        await consumer.seek_to_beginning(part.tp)
+                    else:
+                        consumer.seek(part.tp, committed)
+        except BaseException:
+            # One partition failed (or the rebalance was cancelled): the others do not stay
+            # half-open; the partitions are taken up again at the next assignment.
+            await _discard(opening)
+            raise
         for part in parts:
             self._partitions[part.tp] = part
             if consumer is not None:
@@ -264,6 +281,7 @@ class TransactionalProcessor:
             part.worker = asyncio.create_task(
                 self._work(part), name=f"{self.group}[{part.tp.partition}]"
             )
+        self.ready.set()
 
     async def _revoke(self, revoked: list[TopicPartition]) -> None:
         parts = [self._partitions.pop(tp) for tp in revoked if tp in self._partitions]
@@ -273,19 +291,21 @@ class TransactionalProcessor:
         for part in parts:
             while not part.queue.empty():
                 part.queue.get_nowait()
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(self._grace_s):
-                await asyncio.gather(*(p.idle.wait() for p in parts))
-        for part in parts:
-            if part.worker is not None:
-                part.worker.cancel()
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await part.worker
-            with contextlib.suppress(Exception):
-                await part.producer.stop()
-            if self._consumer is not None and part.paused:
-                with contextlib.suppress(Exception):
-                    self._consumer.resume(part.tp)
+        try:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self._grace_s):
+                    await asyncio.gather(*(p.idle.wait() for p in parts))
+        finally:
+            # Also when the wait is cancelled: these partitions are no longer listed anywhere.
+            for part in parts:
+                if part.worker is not None:
+                    part.worker.cancel()
+                    with contextlib.suppress(asyncio.CancelledError, Exception):
+                        await part.worker
+                await _stop_quietly(part.producer)
+                if self._consumer is not None and part.paused:
+                    with contextlib.suppress(Exception):
+                        self._consumer.resume(part.tp)
 
     async def _restore(self, tp: TopicPartition) -> dict[str, bytes]:
         """Read the changelog partition with the same number, from the beginning to its end."""
@@ -293,9 +313,9 @@ class TransactionalProcessor:
             return {}
         source = TopicPartition(self._changelog, tp.partition)
         reader = make_consumer(self._kafka, group_id=None, fetch_max_wait_ms=50)
-        await reader.start()
         state: dict[str, bytes] = {}
         try:
+            await reader.start()
             reader.assign([source])
             await reader.seek_to_beginning(source)
             end = (await reader.end_offsets([source]))[source]
@@ -437,3 +457,19 @@ class TransactionalProcessor:
                 part.context.state.pop(key, None)
             else:
                 part.context.state[key] = value
+
+
+async def _stop_quietly(producer: AIOKafkaProducer) -> None:
+    """Stop a producer (started or not: aiokafka warns about any that was never stopped)."""
+    with contextlib.suppress(Exception):
+        await producer.stop()
+
+
+async def _discard(opening: list[asyncio.Task[_Partition]]) -> None:
+    """Cancel the partitions still opening, wait for all, and close those that did open."""
+    for task in opening:
+        task.cancel()
+    await asyncio.wait(opening)
+    for task in opening:
+        if not task.cancelled() and task.exception() is None:
+            await _stop_quietly(task.result().producer)

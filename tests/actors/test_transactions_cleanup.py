@@ -1,0 +1,148 @@
+"""The transactional loop closes every producer it started, on every path (no broker).
+
+A partition's producer is started before its state is restored. When the restore fails, when
+another partition of the same assignment fails, when the assignment is cancelled (the consumer
+stops mid-rebalance) or when a revoke is cancelled while it waits for in-flight work, every
+producer that was made is stopped again: none is left for aiokafka's `Unclosed AIOKafkaProducer`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+from aiokafka import TopicPartition
+
+import actors.transactions as transactions
+from actors.transactions import Outbox, TransactionalProcessor
+from podium.core.settings import KafkaSettings
+
+
+class FakeProducer:
+    """Records start and stop; `start` can be made to fail."""
+
+    def __init__(self, fail_start: bool = False) -> None:
+        self.fail_start = fail_start
+        self.started = False
+        self.stopped = False
+
+    async def start(self) -> None:
+        if self.fail_start:
+            raise ConnectionError("broker unreachable")
+        self.started = True
+
+    async def stop(self) -> None:
+        self.stopped = True
+
+
+class RestoreFailed(Exception):
+    pass
+
+
+def processor(
+    monkeypatch: pytest.MonkeyPatch, producers: list[FakeProducer], **fakes: Any
+) -> TransactionalProcessor:
+    """A processor whose producers are `FakeProducer`s (collected in `producers`)."""
+
+    def make_producer(*args: Any, **kwargs: Any) -> FakeProducer:
+        producer = FakeProducer(**fakes)
+        producers.append(producer)
+        return producer
+
+    monkeypatch.setattr(transactions, "make_producer", make_producer)
+
+    async def handler(*args: Any) -> Outbox:
+        return Outbox()
+
+    def on_poison(*args: Any) -> Outbox:
+        return Outbox()
+
+    return TransactionalProcessor(
+        KafkaSettings(bootstrap="127.0.0.1:1"),
+        topic="t.tasks",
+        group="g",
+        handler=handler,
+        on_poison=on_poison,
+    )
+
+
+TPS = [TopicPartition("t.tasks", p) for p in range(3)]
+
+
+async def test_a_failed_restore_stops_every_producer_of_the_assignment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    producers: list[FakeProducer] = []
+    proc = processor(monkeypatch, producers)
+
+    async def restore(tp: TopicPartition) -> dict[str, bytes]:
+        if tp.partition == 1:
+            raise RestoreFailed(str(tp))
+        return {}
+
+    monkeypatch.setattr(proc, "_restore", restore)
+    with pytest.raises(RestoreFailed):
+        await proc._assign(TPS)
+    assert len(producers) == 3
+    assert all(p.stopped for p in producers), [(p.started, p.stopped) for p in producers]
+    assert proc.assigned == [] and not proc.ready.is_set()
+
+
+async def test_a_producer_that_fails_to_start_is_stopped(monkeypatch: pytest.MonkeyPatch) -> None:
+    producers: list[FakeProducer] = []
+    proc = processor(monkeypatch, producers, fail_start=True)
+    with pytest.raises(ConnectionError):
+        await proc._assign(TPS[:1])
+    assert [p.stopped for p in producers] == [True]
+
+
+async def test_a_cancelled_assignment_stops_every_producer(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    producers: list[FakeProducer] = []
+    proc = processor(monkeypatch, producers)
+    restoring = asyncio.Event()
+
+    async def restore(tp: TopicPartition) -> dict[str, bytes]:
+        if tp.partition == 2:
+            restoring.set()
+            await asyncio.Event().wait()  # a changelog that never ends
+        return {}
+
+    monkeypatch.setattr(proc, "_restore", restore)
+    assigning = asyncio.create_task(proc._assign(TPS))
+    await asyncio.wait_for(restoring.wait(), timeout=5)
+    assigning.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await assigning
+    assert len(producers) == 3
+    assert all(p.stopped for p in producers), [(p.started, p.stopped) for p in producers]
+
+
+async def test_an_assignment_opens_its_partitions_and_a_cancelled_revoke_still_closes_them(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    producers: list[FakeProducer] = []
+    proc = processor(monkeypatch, producers)
+    await proc._assign(TPS)
+    assert proc.assigned == TPS and proc.ready.is_set()
+    assert all(p.started and not p.stopped for p in producers)
+
+    # a partition busy with a record: the revoke waits for it (the grace period) ...
+    proc._partitions[TPS[0]].idle.clear()
+    revoking = asyncio.create_task(proc._revoke(TPS))
+    await asyncio.sleep(0.05)
+    assert not revoking.done()
+    # ... and is cancelled while it waits: the partitions are gone, so are their producers
+    revoking.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await revoking
+    assert proc.assigned == []
+    assert all(p.stopped for p in producers), [(p.started, p.stopped) for p in producers]
+
+
+async def test_an_empty_assignment_is_ready(monkeypatch: pytest.MonkeyPatch) -> None:
+    proc = processor(monkeypatch, [])
+    await proc._assign([])
+    assert proc.ready.is_set()
