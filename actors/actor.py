@@ -104,8 +104,8 @@ class ActorService:
         )
 
     async def run(self, stop: asyncio.Event) -> None:
-        await self._usage.start()
         try:
+            await self._usage.start()
             await self.processor.run(stop)
         finally:
             await self._usage.stop()

@@ -92,8 +92,8 @@ class DispatcherService:
         """The started-tasks changelog, with as many partitions as the tasks topic."""
         await ensure_topics(self._kafka, [self._names.tasks, self._names.tasks_dlq])
         admin = make_admin(self._kafka)
-        await admin.start()
         try:
+            await admin.start()
             described = await admin.describe_topics([self._names.tasks])
             partitions = len(described[0]["partitions"])
         finally:

@@ -102,15 +102,15 @@ class Ingester:
             fetch_max_wait_ms=100,
         )
         producer = make_producer(self._kafka)
-        await producer.start()
         try:
+            await producer.start()
             await consumer.start()
-            try:
-                await self._loop(consumer, producer, stop)
-            finally:
-                await consumer.stop()
+            await self._loop(consumer, producer, stop)
         finally:
-            await producer.stop()
+            try:
+                await consumer.stop()
+            finally:
+                await producer.stop()
 
     async def _loop(
         self, consumer: AIOKafkaConsumer, producer: AIOKafkaProducer, stop: asyncio.Event

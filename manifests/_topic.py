@@ -70,8 +70,8 @@ async def read_records(kafka: KafkaSettings, topic: str) -> Records:
     if not partitions:
         return {}
     consumer = manifest_consumer(kafka)
-    await consumer.start()
     try:
+        await consumer.start()
         records: Records = {}
         tps = await assign_from_beginning(consumer, topic, partitions)
         await read_until_end(consumer, tps, records)

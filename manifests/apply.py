@@ -160,8 +160,8 @@ async def _ensure_topics(kafka: KafkaSettings, names: TopicNames, catalog: Catal
 
 async def _publish(kafka: KafkaSettings, names: TopicNames, records: list[ManifestRecord]) -> None:
     producer = make_producer(kafka, transactional_id=f"{names.manifests}.apply")
-    await producer.start()
     try:
+        await producer.start()
         async with producer.transaction():
             futures = [
                 await producer.send(

@@ -92,9 +92,9 @@ class CatalogWatcher:
             await ensure_topics(self._kafka, [topic], compacted=[topic], partitions=1)
             partitions = await partitions_of(self._kafka, topic)
         consumer = manifest_consumer(self._kafka)
-        await consumer.start()
         self._consumer = consumer
         try:
+            await consumer.start()
             self._tps = await assign_from_beginning(consumer, topic, partitions)
             await read_until_end(consumer, self._tps, self._records)
         except BaseException:

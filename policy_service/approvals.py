@@ -84,8 +84,8 @@ async def read_book(kafka: KafkaSettings, names: TopicNames) -> ApprovalBook:
     """Read the whole approvals topic (committed records) into a book."""
     await ensure_topics(kafka, [names.approvals])
     consumer = make_consumer(kafka, group_id=None)
-    await consumer.start()
     try:
+        await consumer.start()
         partitions = [
             TopicPartition(names.approvals, p) for p in await partitions_of(kafka, names.approvals)
         ]
@@ -131,8 +131,8 @@ async def decide_approval(
     producer = make_producer(
         kafka, transactional_id=f"{names.prefix}.approvals.decide.{approval_id}"
     )
-    await producer.start()  # fences any other decider of this approval
     try:
+        await producer.start()  # fences any other decider of this approval
         # Re-read the approval's partition after fencing: a decision committed meanwhile shows.
         await _refresh_partition(kafka, names, book, entry.partition)
         _check_pending(entry)
@@ -201,8 +201,8 @@ async def _refresh_partition(
     kafka: KafkaSettings, names: TopicNames, book: ApprovalBook, partition: int
 ) -> None:
     consumer = make_consumer(kafka, group_id=None)
-    await consumer.start()
     try:
+        await consumer.start()
         tp = TopicPartition(names.approvals, partition)
         consumer.assign([tp])
         await consumer.seek_to_beginning(tp)

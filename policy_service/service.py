@@ -98,11 +98,10 @@ class PolicyService:
         )
         usage = make_consumer(self._kafka, names.events, group_id=f"{names.policy_group}.usage")
         book = make_consumer(self._kafka, group_id=None)
-        clients: list[AIOKafkaProducer | AIOKafkaConsumer] = []
+        clients: list[AIOKafkaProducer | AIOKafkaConsumer] = [producer, requests, usage, book]
         try:
-            for client in (producer, requests, usage, book):
+            for client in clients:
                 await client.start()
-                clients.append(client)
             requests.subscribe([names.policy_requests], listener=Ownership(self._owned, assigned))
             self._request_partitions = len(
                 await partitions_of(self._kafka, names.policy_requests) or [0]
@@ -134,7 +133,7 @@ class PolicyService:
                 group.create_task(self._mark_ready(assigned, stop))
                 await stop.wait()
         finally:
-            for client in reversed(clients):
+            for client in reversed(clients):  # started or not: each was made, each is stopped
                 with contextlib.suppress(Exception):
                     await client.stop()
             await self._rules.stop()

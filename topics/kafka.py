@@ -96,8 +96,8 @@ async def ensure_topics(
     wanted = sorted(set(topics))
     compacted_set = set(compacted)
     admin = make_admin(settings)
-    await admin.start()
     try:
+        await admin.start()
         existing = set(await admin.list_topics())
         missing = [name for name in wanted if name not in existing]
         if not missing:

@@ -41,15 +41,20 @@ async def _tail_consumer(kafka: KafkaSettings, topics: list[str]) -> AIOKafkaCon
     from topics.kafka import make_consumer
 
     consumer = make_consumer(kafka, group_id=None, fetch_max_wait_ms=100)
-    await consumer.start()
-    partitions: list[TopicPartition] = []
-    for topic in topics:
-        for p in sorted(consumer.partitions_for_topic(topic) or await _partitions(consumer, topic)):
-            partitions.append(TopicPartition(topic, p))
-    consumer.assign(partitions)
-    await consumer.seek_to_end(*partitions)
-    for tp in partitions:
-        await consumer.position(tp)  # resolve the end offsets now, before the task is sent
+    try:
+        await consumer.start()
+        partitions: list[TopicPartition] = []
+        for topic in topics:
+            known = consumer.partitions_for_topic(topic) or await _partitions(consumer, topic)
+            for p in sorted(known):
+                partitions.append(TopicPartition(topic, p))
+        consumer.assign(partitions)
+        await consumer.seek_to_end(*partitions)
+        for tp in partitions:
+            await consumer.position(tp)  # resolve the end offsets now, before the task is sent
+    except BaseException:
+        await consumer.stop()
+        raise
     return consumer
 
 
@@ -77,8 +82,8 @@ async def submit_and_wait(
     consumer = await _tail_consumer(kafka, [names.events, names.results]) if wait else None
     try:
         producer = make_producer(kafka)
-        await producer.start()
         try:
+            await producer.start()
             async with tracing.span("podium run", attributes={"podium.task_id": task.task_id}):
                 await producer.send_and_wait(
                     names.tasks,
