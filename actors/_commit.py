@@ -3,18 +3,13 @@ the input offset, produced atomically."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from aiokafka import AIOKafkaProducer, TopicPartition
 
-if TYPE_CHECKING:
-    from actors.transactions import Outbox, OutRecord
+from actors.records import Outbox, OutRecord
 
 
 def produced(outbox: Outbox, changelog: str | None, partition: int) -> list[OutRecord]:
     """Every record the commit of `outbox` produces (its changelog records included)."""
-    from actors.transactions import OutRecord
-
     records = list(outbox.records)
     if changelog is not None:
         records += [

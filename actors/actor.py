@@ -26,10 +26,11 @@ from actors.ports import CatalogSource, Gate, ToolBox
 from actors.profile import AgentProfile, Profiles
 from actors.providers import make_provider
 from actors.providers.base import ModelProvider
+from actors.records import Outbox, PartitionContext
 from actors.results import Failed, LoopResult
 from actors.routing import visits_of
 from actors.settings import ActorSettings
-from actors.transactions import Outbox, PartitionContext, TransactionalProcessor
+from actors.transactions import TransactionalProcessor
 from actors.transition import failure, transition
 from actors.usage_emitter import UsageEmitter
 from manifests.catalog import Catalog

@@ -20,9 +20,10 @@ from aiokafka import ConsumerRecord
 
 from actors.outbox import OutboxBuilder, is_task_id, pseudo_step, readable_key
 from actors.poison import kept_for_letter
+from actors.records import Outbox, PartitionContext
 from actors.routing import entry_steps
 from actors.settings import DispatcherSettings
-from actors.transactions import Outbox, PartitionContext, TransactionalProcessor
+from actors.transactions import TransactionalProcessor
 from manifests.watcher import CatalogSource, catalog_when
 from podium.core import tracing
 from podium.core.logs import log_context

@@ -12,7 +12,7 @@ from typing import Any
 
 from aiokafka import ConsumerRecord
 
-from actors.transactions import Outbox, OutRecord
+from actors.records import Outbox, OutRecord
 from actors.transition import (
     CompleteTask,
     EmitEvent,

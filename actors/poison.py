@@ -16,18 +16,15 @@ import dataclasses
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 from aiokafka import ConsumerRecord
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.record.default_records import DefaultRecordBatchBuilder
 
+from actors.records import OutRecord
 from podium.core.errors import PermanentError
 from podium.core.settings import KafkaSettings
 from topics.kafka import MAX_MESSAGE_BYTES, make_admin
-
-if TYPE_CHECKING:
-    from actors.transactions import OutRecord
 
 log = logging.getLogger(__name__)
 

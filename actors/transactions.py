@@ -24,7 +24,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
@@ -32,51 +32,15 @@ from aiokafka.abc import ConsumerRebalanceListener
 from aiokafka.errors import KafkaError, ProducerFenced
 
 from actors._commit import commit, produced
+from actors.changelog import read_changelog
 from actors.poison import Attempts, PoisonRecord, max_message_bytes, oversized
+from actors.records import Handler, Outbox, PartitionContext, PoisonHook
 from podium.core.errors import TransientError
 from podium.core.retry import backoff_delay, retry_transient
 from podium.core.settings import KafkaSettings
 from topics.kafka import MAX_MESSAGE_BYTES, make_consumer, make_producer
 
 log = logging.getLogger(__name__)
-
-Headers = list[tuple[str, bytes]]
-
-
-@dataclass(frozen=True, slots=True)
-class OutRecord:
-    """One message to produce inside the transaction."""
-
-    topic: str
-    key: bytes | None
-    value: bytes | None
-    headers: Headers = field(default_factory=list)
-    partition: int | None = None
-
-
-@dataclass(slots=True)
-class Outbox:
-    """What a handler wants done, atomically with the consumption of its input record."""
-
-    records: list[OutRecord] = field(default_factory=list)
-    state: dict[str, bytes | None] = field(default_factory=dict)
-    """Changes to the partition's keyed state (None deletes); written to the changelog."""
-
-    def add(self, record: OutRecord) -> None:
-        self.records.append(record)
-
-
-@dataclass(slots=True)
-class PartitionContext:
-    """What a handler sees of its partition: its number and its restored keyed state."""
-
-    tp: TopicPartition
-    state: dict[str, bytes] = field(default_factory=dict)
-
-
-Handler = Callable[[ConsumerRecord[bytes, bytes], PartitionContext], Awaitable[Outbox]]
-PoisonHook = Callable[[ConsumerRecord[bytes, bytes], PartitionContext, str], Outbox]
-"""The outbox of a record that cannot be processed (its dead letter), given the reason."""
 
 
 @dataclass(slots=True)
@@ -308,28 +272,10 @@ class TransactionalProcessor:
                         self._consumer.resume(part.tp)
 
     async def _restore(self, tp: TopicPartition) -> dict[str, bytes]:
-        """Read the changelog partition with the same number, from the beginning to its end."""
+        """The partition's keyed state, from the changelog partition with the same number."""
         if self._changelog is None:
             return {}
-        source = TopicPartition(self._changelog, tp.partition)
-        reader = make_consumer(self._kafka, group_id=None, fetch_max_wait_ms=50)
-        state: dict[str, bytes] = {}
-        try:
-            await reader.start()
-            reader.assign([source])
-            await reader.seek_to_beginning(source)
-            end = (await reader.end_offsets([source]))[source]
-            while await reader.position(source) < end:
-                batch = await reader.getmany(source, timeout_ms=200)
-                for record in batch.get(source, []):
-                    key = (record.key or b"").decode()
-                    if record.value is None:
-                        state.pop(key, None)
-                    else:
-                        state[key] = record.value
-        finally:
-            await reader.stop()
-        return state
+        return await read_changelog(self._kafka, TopicPartition(self._changelog, tp.partition))
 
     # -- work -----------------------------------------------------------------------------------
 

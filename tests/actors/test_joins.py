@@ -5,8 +5,8 @@ from __future__ import annotations
 from aiokafka import TopicPartition
 
 from actors.joins import JoinStore
+from actors.records import Outbox, PartitionContext
 from actors.routing import Route, join_target, next_steps
-from actors.transactions import Outbox, PartitionContext
 from actors.transition import abandoned_notices
 from topics.messages import PathUsage, Step, StepOutput
 from topics.routing import JoinRule, RouteEdge, RouteNode, RoutingTable

@@ -10,7 +10,8 @@ import uuid
 import pytest
 from aiokafka import ConsumerRecord
 
-from actors.transactions import Outbox, OutRecord, PartitionContext, TransactionalProcessor
+from actors.records import Outbox, OutRecord, PartitionContext
+from actors.transactions import TransactionalProcessor
 from podium.core.settings import KafkaSettings
 from tests.faults.cluster import read_topic
 from tests.helpers import wait_until

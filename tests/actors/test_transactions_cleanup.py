@@ -15,7 +15,8 @@ import pytest
 from aiokafka import TopicPartition
 
 import actors.transactions as transactions
-from actors.transactions import Outbox, TransactionalProcessor
+from actors.records import Outbox
+from actors.transactions import TransactionalProcessor
 from podium.core.settings import KafkaSettings
 
 
