@@ -61,7 +61,8 @@ def test_a_long_duration_within_range_is_a_time() -> None:
     ],
 )
 def test_durations(text: str, expected: timedelta) -> None:
-    assert parse_duration(text) == expected
+    parsed = parse_duration(text)
+    assert parsed == expected
 
 
 @pytest.mark.parametrize("text", ["", "1y", "d", "-3d", "1.5h", "12 h", "99999999999999999999d"])
