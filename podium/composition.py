@@ -23,7 +23,7 @@ from ledger.service import LedgerService
 from ledger.settings import LedgerSettings
 from manifests.watcher import CatalogWatcher
 from podium import environment
-from podium.core.lifecycle import Service
+from podium.core.lifecycle import Service, set_when_all
 from podium.core.settings import DatabaseSettings, KafkaSettings, load_settings
 from policy_service.approvals import ApprovalAlreadyDecided, ApprovalNotFound, decide_approval
 from policy_service.client import Authorizer
@@ -111,6 +111,7 @@ class DispatcherRole:
     def __init__(self, kafka: KafkaSettings, settings: DispatcherSettings) -> None:
         self._kafka = kafka
         self._settings = settings
+        self.ready = asyncio.Event()
 
     async def run(self, stop: asyncio.Event) -> None:
         names = environment.topic_names(self._kafka)
@@ -120,7 +121,9 @@ class DispatcherRole:
             service = DispatcherService(
                 self._kafka, names, settings=self._settings, catalog=watcher
             )
-            await service.run(stop)
+            async with asyncio.TaskGroup() as group:
+                group.create_task(set_when_all(self.ready, [service.processor.ready], stop))
+                await service.run(stop)
         finally:
             await watcher.stop()
 
@@ -175,6 +178,8 @@ class ActorRole:
         self._dispatcher = dispatcher
         self._extra = extra or []
         self._follow = follow_catalog
+        self.ready = asyncio.Event()
+        """Set once the actors of the agents wanted at start (and the extra services) serve."""
 
     async def run(self, stop: asyncio.Event) -> None:
         kafka = self._kafka
@@ -193,14 +198,17 @@ class ActorRole:
             await authorizer.start()
             tools = CatalogTools(watcher, python=PythonSandbox.from_settings(self._settings))
             async with asyncio.TaskGroup() as group:
+                parts = [service.ready for service in self._extra]
                 for service in self._extra:
                     group.create_task(service.run(stop), name=service.name)
                 if self._dispatcher is not None:
                     dispatcher = DispatcherService(
                         kafka, names, settings=self._dispatcher, catalog=watcher
                     )
+                    parts.append(dispatcher.processor.ready)
                     group.create_task(dispatcher.run(stop), name=dispatcher.name)
                 started: set[str] = set()
+                announcing = False
                 while not stop.is_set():
                     wanted = (
                         list(self._agents)
@@ -224,6 +232,10 @@ class ActorRole:
                         started.add(agent)
                         log.info("starting actor %s", agent)
                         group.create_task(actor.run(stop), name=actor.name)
+                        parts.append(actor.processor.ready)
+                    if not announcing:  # the agents applied later do not delay readiness
+                        group.create_task(set_when_all(self.ready, parts, stop))
+                        announcing = True
                     if not self._follow:
                         await stop.wait()
                         break
