@@ -104,8 +104,8 @@ async def raw_hop(kafka: KafkaSettings, source: str, target: str, group: str) ->
     consumer = make_consumer(kafka, source, group_id=group, fetch_max_wait_ms=5)
     producer = make_producer(kafka, transactional_id=f"{group}-{uuid.uuid4().hex[:6]}")
     await producer.start()
-    await consumer.start()
     try:
+        await consumer.start()
         while True:
             batches = await consumer.getmany(timeout_ms=100)
             for tp, records in batches.items():
@@ -306,8 +306,8 @@ async def run_podium(
 
 async def cleanup(kafka: KafkaSettings, prefixes: list[str]) -> None:
     admin = AIOKafkaAdminClient(bootstrap_servers=kafka.bootstrap)
-    await admin.start()
     try:
+        await admin.start()
         mine = [t for t in await admin.list_topics() if t.split(".")[0] in prefixes]
         if mine:
             await admin.delete_topics(mine)

@@ -73,8 +73,8 @@ def make_events(n: int, *, tasks: int, start: datetime) -> list[Event]:
 
 async def produce(kafka: KafkaSettings, topic: str, events: list[Event]) -> None:
     producer = make_producer(kafka, linger_ms=20, max_batch_size=512 * 1024)
-    await producer.start()
     try:
+        await producer.start()
         futures = [await producer.send(topic, encode(e), key=e.task_id.encode()) for e in events]
         await asyncio.gather(*futures)
     finally:
@@ -200,8 +200,8 @@ async def ingest(
         await drop_schema(dsn, ledger_schema)
         await drop_schema(dsn, raw_schema)
         admin = AIOKafkaAdminClient(bootstrap_servers=kafka.bootstrap)
-        await admin.start()
         try:
+            await admin.start()
             await admin.delete_topics(
                 [t for t in await admin.list_topics() if t.startswith(prefix)]
             )

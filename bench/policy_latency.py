@@ -293,8 +293,8 @@ async def main(requests: int, concurrent_requests: int) -> None:
 
 async def _cleanup(kafka: KafkaSettings, prefix: str, dsn: str, schema: str) -> None:
     admin = AIOKafkaAdminClient(bootstrap_servers=kafka.bootstrap)
-    await admin.start()
     try:
+        await admin.start()
         mine = [t for t in await admin.list_topics() if t.startswith(f"{prefix}.")]
         if mine:
             await admin.delete_topics(mine)

@@ -31,6 +31,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from podium.core.settings import KafkaSettings
 from podium.stack import StackError, StackSettings, load_state, up
 from podium.stack._kafka import metadata_ok
+from tests.helpers import TIMEOUT_SCALE, scaled
 from topics.names import TopicNames
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -101,8 +102,8 @@ async def kafka_settings(stack: StackEndpoints) -> AsyncIterator[KafkaSettings]:
     )
     yield settings
     admin = AIOKafkaAdminClient(bootstrap_servers=stack.bootstrap)
-    await admin.start()
     try:
+        await admin.start()
         mine = [t for t in await admin.list_topics() if t.startswith(f"{settings.topic_prefix}.")]
         if mine:
             await admin.delete_topics(mine)
@@ -150,7 +151,15 @@ async def pg_pool(database_url: str, pg_schema: str) -> AsyncIterator[asyncpg.Po
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """A test that needs the stack (the `stack` fixture, directly or through another fixture) is
     an integration test, marked or not: `make test-unit` (`-m "not integration"`) leaves it out,
-    and no unit test can reach Kafka or PostgreSQL by accident."""
+    and no unit test can reach Kafka or PostgreSQL by accident.
+
+    Each test's timeout (its `timeout` marker, else the ini's) is multiplied by the same
+    `TIMEOUT_SCALE` as the deadlines of `tests.helpers`, so that a scaled wait fits in it."""
+    default = float(config.getini("timeout") or 0)
     for item in items:
         if "stack" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.integration)
+        marker = item.get_closest_marker("timeout")
+        seconds = float(marker.args[0]) if marker is not None and marker.args else default
+        if seconds > 0 and TIMEOUT_SCALE != 1:
+            item.add_marker(pytest.mark.timeout(scaled(seconds)), append=False)

@@ -1,5 +1,10 @@
 """Helpers for tests against the real stack: poll with a deadline instead of sleeping.
 
+Every deadline here is multiplied by `TIMEOUT_SCALE`: `PODIUM_TEST_TIMEOUT_SCALE` when set (a
+positive number), else 2 under `CI=true` and 1 elsewhere. `scaled(seconds)` applies it to a
+deadline of your own; the per-test timeouts (`pytest.mark.timeout`, the ini's `timeout`) are
+scaled the same way by `tests/conftest.py`.
+
 - `wait_until(predicate, timeout=..., interval=...)`: poll a sync or async predicate until it is
   truthy; return its value, or raise `AssertionError` naming the predicate at the deadline.
 - `consume_until(settings, topic, n, timeout=...)`: read at least `n` records of `topic` from the
@@ -11,6 +16,8 @@ Child processes (the services of the fault scenarios, as separate OS processes):
 - `start_child(args, **popen)`: `subprocess.Popen` as the leader of a process group of its own
   (`start_new_session`), so that the child and whatever it starts end together.
 - `kill_child(proc)`: SIGKILL to the child's group (no drain: a crash).
+- `wait_for_line(log, text, proc, timeout=...)`: wait until the child's log file holds `text`
+  (a service's ready line); fail with the log's tail when the child exits or the deadline passes.
 - `stop_children(procs, grace_s=...)`: SIGTERM to every group, SIGKILL to what remains after
   the grace period; the children are reaped.
 Whatever happens to the test run, no group outlives it: at the interpreter's exit (atexit), and on
@@ -31,6 +38,7 @@ import threading
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Sequence
+from pathlib import Path
 from types import FrameType
 from typing import Any, TypeVar
 
@@ -58,13 +66,36 @@ def key_pair(key_id: str) -> tuple[str, str]:
 T = TypeVar("T")
 
 
+def _timeout_scale() -> float:
+    raw = os.environ.get("PODIUM_TEST_TIMEOUT_SCALE", "")
+    if not raw:
+        return 2.0 if os.environ.get("CI", "").lower() in ("1", "true", "yes") else 1.0
+    try:
+        scale = float(raw)
+    except ValueError:
+        scale = 0.0
+    if not scale > 0:
+        raise ValueError(f"PODIUM_TEST_TIMEOUT_SCALE={raw!r}: expected a positive number, e.g. 2")
+    return scale
+
+
+TIMEOUT_SCALE = _timeout_scale()
+
+
+def scaled(seconds: float) -> float:
+    """A deadline of `seconds` on a quiet machine, stretched by `TIMEOUT_SCALE`."""
+    return seconds * TIMEOUT_SCALE
+
+
 async def wait_until(
     predicate: Callable[[], Any | Awaitable[Any]],
     timeout: float = 30.0,  # noqa: ASYNC109 (a deadline for the polling, not an I/O timeout)
     interval: float = 0.05,
     message: str = "",
 ) -> Any:
-    """Poll `predicate` (sync or async) until it returns something truthy, and return that."""
+    """Poll `predicate` (sync or async) until it returns something truthy, and return that.
+    The deadline is `scaled(timeout)`."""
+    timeout = scaled(timeout)
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     while True:
@@ -86,7 +117,9 @@ async def consume_until(
     timeout: float = 30.0,  # noqa: ASYNC109 (a deadline for the polling, not an I/O timeout)
     **consumer_options: Any,
 ) -> list[ConsumerRecord[bytes, bytes]]:
-    """Read `topic` from the beginning until `n` records arrived (read_committed), or fail."""
+    """Read `topic` from the beginning until `n` records arrived (read_committed), or fail
+    (after `scaled(timeout)`)."""
+    timeout = scaled(timeout)
     consumer = make_consumer(
         settings,
         topic,
@@ -94,9 +127,9 @@ async def consume_until(
         fetch_max_wait_ms=100,
         **consumer_options,
     )
-    await consumer.start()
     records: list[ConsumerRecord[bytes, bytes]] = []
     try:
+        await consumer.start()
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         while len(records) < n:
@@ -140,6 +173,34 @@ def start_child(args: Sequence[str], **popen: Any) -> subprocess.Popen[bytes]:
     with _groups_lock:
         _groups[proc.pid] = proc
     return proc
+
+
+async def wait_for_line(
+    log: Path,
+    text: str,
+    proc: subprocess.Popen[bytes],
+    timeout: float = 120.0,  # noqa: ASYNC109 (a deadline for the polling)
+) -> None:
+    """Wait until `log` (the child's output) contains `text`; the deadline is scaled."""
+
+    def tail() -> str:
+        return log.read_text(errors="replace")[-3000:] if log.exists() else "(no log)"
+
+    def seen() -> bool:
+        if log.exists() and text in log.read_text(errors="replace"):
+            return True
+        if proc.poll() is not None:
+            raise AssertionError(
+                f"{log.name}: exited ({proc.returncode}) before {text!r}:\n{tail()}"
+            )
+        return False
+
+    try:
+        await wait_until(seen, timeout=timeout, interval=0.2, message=f"{log.name}: {text!r}")
+    except AssertionError as exc:
+        if proc.poll() is not None:
+            raise
+        raise AssertionError(f"{exc}\n{tail()}") from None
 
 
 def kill_child(proc: subprocess.Popen[bytes], timeout: float = 10.0) -> None:

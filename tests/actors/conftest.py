@@ -62,8 +62,8 @@ class Collector:
 
     async def run(self, kafka: KafkaSettings, names: TopicNames, stop: asyncio.Event) -> None:
         consumer = make_consumer(kafka, group_id=None, fetch_max_wait_ms=50)
-        await consumer.start()
         try:
+            await consumer.start()
             tps = [
                 TopicPartition(topic, p)
                 for topic in (names.events, names.results)
@@ -176,8 +176,8 @@ class Runtime:
         self, key: bytes | None, value: bytes, headers: list[tuple[str, bytes]] | None = None
     ) -> None:
         producer = make_producer(self.kafka)
-        await producer.start()
         try:
+            await producer.start()
             await producer.send_and_wait(self.names.tasks, key=key, value=value, headers=headers)
         finally:
             await producer.stop()

@@ -46,10 +46,10 @@ async def changelog(rt: Runtime, agent: str) -> tuple[int, dict[str, bytes]]:
     """(records written, the state they leave) of an agent's join changelog, read to its end."""
     topic = rt.names.agent_joins(agent)
     reader = make_consumer(rt.kafka, group_id=None, fetch_max_wait_ms=50)
-    await reader.start()
     state: dict[str, bytes] = {}
     written = 0
     try:
+        await reader.start()
         tps = [TopicPartition(topic, p) for p in range(rt.kafka.partitions)]
         reader.assign(tps)
         await reader.seek_to_beginning(*tps)

@@ -123,8 +123,8 @@ async def test_duplicate_submission_runs_once(runtime: Runtime) -> None:
     assert isinstance(await runtime.result("dup-1"), TaskCompleted)
     # both submissions were consumed (the dispatcher's committed offset passed them)
     consumer = make_consumer(runtime.kafka, group_id=runtime.names.dispatcher_group)
-    await consumer.start()
     try:
+        await consumer.start()
 
         async def consumed_both() -> bool:
             total = 0

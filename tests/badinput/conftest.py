@@ -35,9 +35,9 @@ async def send_all(
     """The six bad inputs (`bad_payloads`) onto every partition of `topic`, each partition's
     with their own task ids."""
     producer = make_producer(kafka)
-    await producer.start()
     sent = []
     try:
+        await producer.start()
         for partition in range(kafka.partitions):
             for kind, task_id, key, value in bad_payloads(make, big_field, f"{tag}{partition}"):
                 meta = await producer.send_and_wait(topic, value, key=key, partition=partition)

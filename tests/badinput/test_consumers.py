@@ -139,8 +139,8 @@ async def test_actor_survives_bad_steps(runtime: Runtime) -> None:
     sent = await send_all(kafka, inbox, make, "task_input", "steps")
     valid = ids_per_partition(f"ok-{uuid.uuid4().hex[:6]}", kafka.partitions)
     producer = make_producer(kafka)
-    await producer.start()
     try:
+        await producer.start()
         for partition, task_id in valid.items():
             step = make(task_id)
             await producer.send_and_wait(
@@ -231,8 +231,8 @@ async def test_ledger_survives_bad_events_and_results(
         sent_results = await send_all(kafka, names.results, make_result, "output", "results")
         valid = ids_per_partition(f"ok-{uuid.uuid4().hex[:6]}", kafka.partitions)
         producer = make_producer(kafka)
-        await producer.start()
         try:
+            await producer.start()
             for partition, task_id in valid.items():
                 for topic, message in (
                     (names.events, make_event(task_id)),

@@ -10,6 +10,10 @@ setting explicitly through the environment.
 Also here: `read_topic` (a topic from the beginning to its end, read_committed), `ledger_counts`
 (stored events per task), `kafka_event_ids` (what Kafka holds per task: distinct event ids on
 `events`, distinct records on `results`), `wait_ledger_matches_kafka` and `inbox_step_ids`.
+
+A scenario waits for its processes to be ready (`Cluster.wait_ready`: each logged
+`podium.core.lifecycle.READY_LINE`) before its clock starts: starting a process costs seconds of
+CPU (imports, group joins), many more on a busy machine.
 """
 
 from __future__ import annotations
@@ -26,9 +30,18 @@ from pathlib import Path
 import asyncpg
 from aiokafka import ConsumerRecord, TopicPartition
 
+from podium.core.lifecycle import READY_LINE
 from podium.core.settings import KafkaSettings
 from tests.conftest import ROOT
-from tests.helpers import key_pair, kill_child, start_child, stop_children, wait_until
+from tests.helpers import (
+    key_pair,
+    kill_child,
+    scaled,
+    start_child,
+    stop_children,
+    wait_for_line,
+    wait_until,
+)
 from topics.codec import MalformedMessage, decode, encode, headers_for
 from topics.kafka import make_admin, make_consumer, make_producer
 from topics.messages import AnyResult, Event, Step, TaskRequested, utcnow
@@ -50,6 +63,7 @@ class Cluster:
     ledger_schema: str = ""
     env_extra: dict[str, str] = field(default_factory=dict)
     procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    log_files: dict[str, Path] = field(default_factory=dict)
     kills: int = 0
     _serial: int = 0
 
@@ -95,7 +109,18 @@ class Cluster:
                 stderr=subprocess.STDOUT,
             )
         self.procs[name] = proc
+        self.log_files[name] = log
         return proc
+
+    async def wait_ready(self, *names: str, timeout: float = 180.0) -> None:  # noqa: ASYNC109
+        """Wait until each named process (all by default) has logged its ready line: its
+        consumers have their partitions, its API listens. A scenario's clock starts here."""
+        await asyncio.gather(
+            *(
+                wait_for_line(self.log_files[name], READY_LINE, self.procs[name], timeout=timeout)
+                for name in names or list(self.procs)
+            )
+        )
 
     def kill(self, name: str) -> None:
         """SIGKILL (to the process's group): no drain, no commit, no goodbye to the group."""
@@ -125,8 +150,8 @@ async def submit(
 ) -> None:
     """One `TaskRequested` per id onto `tasks`, as any client would produce it."""
     producer = make_producer(kafka)
-    await producer.start()
     try:
+        await producer.start()
         for task_id in task_ids:
             task = TaskRequested(
                 task_id=task_id,
@@ -148,14 +173,16 @@ async def read_topic(
     topic: str,
     timeout: float = 60.0,  # noqa: ASYNC109 (a deadline for the reading)
 ) -> list[ConsumerRecord[bytes, bytes]]:
-    """Every committed record of `topic`, from the beginning to its current end."""
+    """Every committed record of `topic`, from the beginning to its current end (within
+    `scaled(timeout)`)."""
+    timeout = scaled(timeout)
     partitions = await _partitions(kafka, topic)
     if not partitions:
         return []
     consumer = make_consumer(kafka, group_id=None, fetch_max_wait_ms=50)
-    await consumer.start()
     records: list[ConsumerRecord[bytes, bytes]] = []
     try:
+        await consumer.start()
         tps = [TopicPartition(topic, p) for p in partitions]
         consumer.assign(tps)
         await consumer.seek_to_beginning(*tps)
@@ -176,8 +203,8 @@ async def read_topic(
 async def _partitions(kafka: KafkaSettings, topic: str) -> list[int]:
     """The partition ids of `topic` (none when it does not exist)."""
     admin = make_admin(kafka)
-    await admin.start()
     try:
+        await admin.start()
         described = await admin.describe_topics([topic])
     finally:
         await admin.close()

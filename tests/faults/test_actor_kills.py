@@ -73,6 +73,7 @@ async def test_actor_replicas_killed_lose_and_duplicate_nothing(cluster: Cluster
         for role in ROLES:
             for i in range(REPLICAS):
                 cluster.start(f"{role}:{i}", "actor", role)
+        await cluster.wait_ready()
         task_ids = unique_ids("kill", TASKS)
         await submit(kafka, names, "fanout", task_ids, timeout_s=280)
 

@@ -58,6 +58,7 @@ async def test_dispatcher_and_ledger_restarted_lose_and_duplicate_nothing(
         cluster.start("dispatcher", "dispatcher")
         for role in ROLES:
             cluster.start(role, "actor", role)
+        await cluster.wait_ready()
         task_ids = unique_ids("disp", BATCHES * PER_BATCH)
         batches = [task_ids[i * PER_BATCH : (i + 1) * PER_BATCH] for i in range(BATCHES)]
         await submit(kafka, names, "fanout", batches[0], timeout_s=280)
@@ -70,6 +71,7 @@ async def test_dispatcher_and_ledger_restarted_lose_and_duplicate_nothing(
         cluster.start("ledger", "ledger")
         for batch in batches[2:]:
             await submit(kafka, names, "fanout", batch, timeout_s=280)
+        await cluster.wait_ready("dispatcher", "ledger")
         try:
             await wait_until(
                 lambda: all(collector.results.get(t) for t in task_ids), timeout=220, interval=0.2

@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import tempfile
@@ -29,12 +28,14 @@ import asyncpg
 import pytest
 
 from ledger.audit import verify
+from podium.core.lifecycle import READY_LINE
 from podium.core.settings import KafkaSettings
 from podium.stack import StackSettings
 from podium.stack import _postgres as postgres
 from podium.stack._processes import tail
 from podium.stack.state import STATE_DIR_ENV
 from tests.conftest import ROOT
+from tests.helpers import scaled, start_child, stop_children, wait_for_line
 from tests.ledger.conftest import task_events
 from topics.codec import encode
 from topics.kafka import ensure_topics, make_producer
@@ -96,7 +97,9 @@ def _private_home() -> Path:
 async def private_postgres() -> AsyncIterator[PrivatePostgres]:
     """A PostgreSQL cluster of this test only; stopped and removed afterwards, whatever happens."""
     home = _private_home()
-    settings = StackSettings(postgres_port=_free_port(), ready_timeout_s=60, stop_timeout_s=30)
+    settings = StackSettings(
+        postgres_port=_free_port(), ready_timeout_s=scaled(60), stop_timeout_s=30
+    )
     cluster = PrivatePostgres(settings, home, home / "postgres" / "data", postgres.dsn(settings))
     try:
         await asyncio.to_thread(cluster.start)
@@ -110,32 +113,26 @@ async def private_postgres() -> AsyncIterator[PrivatePostgres]:
 
 @contextmanager
 def ledger_process(env: dict[str, str], log_file: Path) -> Iterator[subprocess.Popen[bytes]]:
-    """`podium ledger` as its own OS process; SIGTERM (then SIGKILL) at the end."""
+    """`podium ledger` as its own OS process (group); SIGTERM (then SIGKILL) at the end."""
     with log_file.open("wb") as log:
-        process = subprocess.Popen(
+        process = start_child(
             [str(ROOT / ".venv" / "bin" / "podium"), "ledger"],
             env=env,
             cwd=log_file.parent,
             stdout=log,
             stderr=subprocess.STDOUT,
         )
-        try:
-            yield process
-        finally:
-            if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-                try:
-                    process.wait(timeout=30)
-                except subprocess.TimeoutExpired:
-                    process.kill()
-                    process.wait(timeout=10)
+    try:
+        yield process
+    finally:
+        stop_children([process], grace_s=30)
 
 
 async def produce_steadily(kafka: KafkaSettings, topic: str, events: list[Event]) -> None:
     """All the events, spread evenly over PRODUCE_S seconds (one task's events at a time)."""
     producer = make_producer(kafka)
-    await producer.start()
     try:
+        await producer.start()
         loop = asyncio.get_running_loop()
         start = loop.time()
         per_task = len(events) // TASKS
@@ -193,16 +190,19 @@ async def test_ledger_waits_for_postgres_and_catches_up(
         )
 
     with ledger_process(env, log_file) as ledger:
+        await wait_for_line(log_file, READY_LINE, ledger)  # the clock starts once it serves
         load_started = loop.time()
         producing = asyncio.create_task(
             produce_steadily(kafka_settings, topic_names.events, events)
         )
         try:
             # The ledger stores while the load runs.
-            deadline = loop.time() + 60
+            deadline = loop.time() + scaled(60)
             while not (await stored_count(pg.dsn) or 0) > 0:
                 alive(ledger)
-                assert loop.time() < deadline, f"nothing stored in 60 s:\n{tail(log_file, 40)}"
+                assert loop.time() < deadline, (
+                    f"nothing stored in {scaled(60)} s:\n{tail(log_file, 40)}"
+                )
                 await asyncio.sleep(0.2)
             await asyncio.sleep(max(0.0, load_started + OUTAGE_AFTER_S - loop.time()))
 
@@ -219,13 +219,13 @@ async def test_ledger_waits_for_postgres_and_catches_up(
             downtime = up_at - down_at
 
             # It catches up: everything produced is stored, once.
-            await asyncio.wait_for(producing, timeout=PRODUCE_S + 60)
-            deadline = loop.time() + 120
+            await asyncio.wait_for(producing, timeout=scaled(PRODUCE_S + 60))
+            deadline = loop.time() + scaled(120)
             while (stored := await stored_count(pg.dsn) or 0) < len(events):
                 alive(ledger)
                 assert loop.time() < deadline, (
-                    f"only {stored} of {len(events)} events stored 120 s after PostgreSQL came "
-                    f"back:\n{tail(log_file, 40)}"
+                    f"only {stored} of {len(events)} events stored {scaled(120)} s after "
+                    f"PostgreSQL came back:\n{tail(log_file, 40)}"
                 )
                 await asyncio.sleep(0.2)
             caught_up = time.monotonic() - up_at

@@ -73,6 +73,7 @@ async def test_policy_killed_and_restarted_nothing_runs_unauthorized(cluster: Cl
         cluster.start("dispatcher", "dispatcher")
         for role in ROLES:
             cluster.start(role, "actor", role)
+        await cluster.wait_ready()
         first = unique_ids("pol", FIRST)
         await submit(kafka, names, "research-pipeline", first, timeout_s=180)
         await wait_until(lambda: len(collector.results) >= 10, timeout=120, interval=0.1)
@@ -81,6 +82,7 @@ async def test_policy_killed_and_restarted_nothing_runs_unauthorized(cluster: Cl
         cluster.kill("policy")
         await asyncio.sleep(OUTAGE_S)  # the outage itself: nobody answers for this long
         cluster.start("policy", "policy")
+        await cluster.wait_ready("policy")
         second = unique_ids("pol2", SECOND)
         await submit(kafka, names, "research-pipeline", second, timeout_s=180)
         everything = first + second

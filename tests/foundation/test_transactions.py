@@ -28,8 +28,8 @@ async def test_read_committed_consumer_sees_only_committed_transactions(
     after = TaskRequested(task_id="committed-2", system="research", input="after the abort")
 
     producer = make_producer(kafka_settings, transactional_id=f"{topic_names.prefix}-tx")
-    await producer.start()
     try:
+        await producer.start()
         async with producer.transaction():
             await producer.send_and_wait(
                 topic, encode(committed), key=b"committed-1", headers=headers_for(committed)

@@ -27,8 +27,8 @@ async def test_raw_aiokafka_producer_hand_written_json_is_accepted(
 ) -> None:
     await ensure_topics(kafka_settings, [topic_names.tasks])
     producer = AIOKafkaProducer(bootstrap_servers=kafka_settings.bootstrap)
-    await producer.start()
     try:
+        await producer.start()
         for raw in HAND_WRITTEN:
             task_id = json.loads(raw)["task_id"]
             await producer.send_and_wait(topic_names.tasks, raw, key=task_id.encode())

@@ -39,8 +39,8 @@ async def running(
 
 async def produce(kafka: KafkaSettings, topic: str, values: list[tuple[str, bytes]]) -> None:
     producer = make_producer(kafka)
-    await producer.start()
     try:
+        await producer.start()
         for key, value in values:
             await producer.send(topic, value, key=key.encode())
         await producer.flush()

@@ -34,8 +34,8 @@ async def test_a_ledger_append_span_carries_the_trace_id_of_the_task(
     await ensure_topics(kafka_settings, [topic_names.events, topic_names.results])
     events = task_events("t-traced")
     producer = make_producer(kafka_settings)
-    await producer.start()
     try:
+        await producer.start()
         with tracing.tracer().start_as_current_span("step planner") as step:
             for ev in events:
                 await producer.send(

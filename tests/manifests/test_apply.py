@@ -118,8 +118,8 @@ async def test_watcher_follows_changes(
     kafka_settings: KafkaSettings, topic_names: TopicNames
 ) -> None:
     watcher = CatalogWatcher(kafka_settings, topic_names)
-    await watcher.start()
     try:
+        await watcher.start()
         assert dict(watcher.catalog.systems) == {}
         seen: list[int] = []
         watcher.subscribe(lambda catalog: seen.append(len(catalog.agents)))
@@ -139,8 +139,8 @@ async def test_watcher_follows_changes(
         await watcher.stop()
 
     late = CatalogWatcher(kafka_settings, topic_names)
-    await late.start()
     try:
+        await late.start()
         assert set(late.catalog.systems) == {"research-pipeline", "supervisor"}
     finally:
         await late.stop()

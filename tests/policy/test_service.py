@@ -146,8 +146,8 @@ async def test_token_budget_stops_the_call_that_would_cross_it_even_when_branche
 
     # Settlement by the actual usage frees what the reservations did not use.
     producer = make_producer(harness.kafka)
-    await producer.start()
     try:
+        await producer.start()
         for d in allowed:
             usage = event(
                 ModelCalledData(
@@ -252,8 +252,8 @@ async def test_malformed_request_goes_to_the_dlq_and_the_service_goes_on(
 ) -> None:
     await harness.start_service()
     producer = make_producer(harness.kafka)
-    await producer.start()
     try:
+        await producer.start()
         await producer.send_and_wait(
             harness.names.policy_requests, key=b"bad-task", value=b'{"request_id": 42}'
         )
@@ -306,8 +306,8 @@ def parked(decision: Decision, t: str, *, expires_in_s: float = 3600) -> Approva
 async def park(harness: PolicyHarness, approval: ApprovalRequest) -> None:
     """What the actor does: write the parked step to the approvals topic."""
     producer = make_producer(harness.kafka)
-    await producer.start()
     try:
+        await producer.start()
         await producer.send_and_wait(
             harness.names.approvals,
             key=approval.task_id.encode(),
