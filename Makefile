@@ -9,7 +9,7 @@ PODIUM := $(BIN)/podium
 PYTEST_ARGS ?= -q
 SOURCES := podium manifests topics actors policy_service ledger scheduler tests bench
 
-.PHONY: help install stack-up stack-down stack-status test test-unit lint format typecheck schemas demo
+.PHONY: help install stack-up stack-down stack-status test test-busy test-unit lint format typecheck schemas demo
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -35,6 +35,24 @@ stack-status: ## show what the local stack runs
 test: stack-up ## run the test suite against the real stack (no tests collected is a failure)
 	@$(BIN)/pytest $(PYTEST_ARGS); status=$$?; \
 	if [ $$status -eq 5 ]; then echo "pytest collected no tests: failing" >&2; fi; exit $$status
+
+# A busy machine on demand: BUSY_LOAD CPU-bound processes run beside the suite and end with it,
+# however it ends (failure, Ctrl-C, SIGTERM). PYTEST_ARGS selects, as for `make test`.
+BUSY_LOAD ?= 6
+
+test-busy: stack-up ## `make test` with BUSY_LOAD (default 6) CPU-bound processes running beside it
+	@pids=""; \
+	trap 'kill $$pids 2>/dev/null; wait $$pids 2>/dev/null' EXIT; \
+	trap 'exit 130' INT; trap 'exit 143' TERM; \
+	for i in $$(seq 1 $(BUSY_LOAD)); do \
+		$(BIN)/python -c 'while True: pass' & pids="$$pids $$!"; \
+	done; \
+	echo "test-busy: $(BUSY_LOAD) CPU-bound processes ($$pids ); load $$(cut -d' ' -f1-3 /proc/loadavg)"; \
+	start=$$SECONDS; $(BIN)/pytest $(PYTEST_ARGS); status=$$?; \
+	if [ $$status -eq 5 ]; then echo "pytest collected no tests: failing" >&2; fi; \
+	echo "test-busy: exit $$status after $$((SECONDS - start)) s with BUSY_LOAD=$(BUSY_LOAD);" \
+		"load $$(cut -d' ' -f1-3 /proc/loadavg)"; \
+	exit $$status
 
 test-unit: install ## the tests that need no Kafka or PostgreSQL (no stack is started)
 	@$(BIN)/pytest -m "not integration" $(PYTEST_ARGS); status=$$?; \
