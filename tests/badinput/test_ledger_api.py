@@ -26,9 +26,10 @@ from schemathesis.checks import not_a_server_error
 
 from ledger.auth import Scope, create_token
 from ledger.migrate import migrate
+from podium.core.lifecycle import READY_LINE
 from tests.conftest import StackEndpoints
 from tests.faults.cluster import PODIUM
-from tests.helpers import wait_until
+from tests.helpers import wait_for_line, wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
 
@@ -101,7 +102,9 @@ async def ledger_api(
             url = json.loads((home / "stack.json").read_text() or "{}").get("api_url")
             return str(url) if url else None
 
-        url = await wait_until(recorded, timeout=60, interval=0.2)
+        # starting the CLI and migrating take seconds of CPU, minutes on a busy machine
+        await wait_for_line(home / "ledger.log", READY_LINE, proc, timeout=180)
+        url = await wait_until(recorded, timeout=10, interval=0.2)
         yield LedgerApi(url=url, token=token)
     finally:
         proc.terminate()

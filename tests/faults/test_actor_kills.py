@@ -35,7 +35,8 @@ from topics.kafka import ensure_topics
 from topics.messages import TaskCompleted
 from topics.names import TopicNames
 
-pytestmark = [pytest.mark.integration, pytest.mark.faults, pytest.mark.timeout(300)]
+# 18 processes start (a minute of CPU on a busy machine), then 200 tasks through 5 roles
+pytestmark = [pytest.mark.integration, pytest.mark.faults, pytest.mark.timeout(600)]
 
 GRAPHS = [Path(__file__).parents[1] / "actors" / "graphs.yaml"]
 ROLES = ["lead", "fin", "legal", "tech", "report"]

@@ -33,7 +33,8 @@ from topics.kafka import ensure_topics
 from topics.messages import TaskCompleted
 from topics.names import TopicNames
 
-pytestmark = [pytest.mark.integration, pytest.mark.faults, pytest.mark.timeout(300)]
+# 9 processes start (a minute of CPU on a busy machine), then 200 tasks, a kill and a restart
+pytestmark = [pytest.mark.integration, pytest.mark.faults, pytest.mark.timeout(480)]
 
 GRAPHS = [Path(__file__).parents[1] / "actors" / "graphs.yaml"]
 ROLES = ["lead", "fin", "legal", "tech", "report"]
