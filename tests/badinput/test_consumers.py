@@ -110,7 +110,8 @@ async def test_dispatcher_survives_bad_tasks(runtime: Runtime) -> None:
     sent = await send_all(kafka, names.tasks, make, "input", "tasks")
     valid = ids_per_partition(f"ok-{uuid.uuid4().hex[:6]}", kafka.partitions)
     for task_id in valid.values():
-        await runtime.submit(SYSTEM, "Valid after the bad ones.", task_id=task_id)
+        # the task's own deadline: long enough for a busy machine (the result wait is 120 s)
+        await runtime.submit(SYSTEM, "Valid after the bad ones.", task_id=task_id, timeout_s=180)
     for task_id in valid.values():
         assert isinstance(await runtime.result(task_id, timeout=120), TaskCompleted)
     letters = await _outcomes(

@@ -31,7 +31,8 @@ from tests.conftest import StackEndpoints
 from tests.faults.cluster import PODIUM
 from tests.helpers import wait_for_line, wait_until
 
-pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
+# the setup starts `podium ledger --api-only` (over two minutes of a busy machine), within this
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(480)]
 
 EXAMPLES = 40
 TIME_PARAMETERS = ("since", "until")

@@ -59,8 +59,10 @@ def unauthorized_calls(events: list[Event]) -> list[str]:
 async def test_policy_killed_and_restarted_nothing_runs_unauthorized(cluster: Cluster) -> None:
     kafka = cluster.kafka
     names = TopicNames(kafka.topic_prefix)
-    # a decision may take as long as the outage and the group's rebalance; the task longer
-    cluster.env_extra["PODIUM_ACTOR_POLICY_TIMEOUT_S"] = "30"
+    # a decision may take as long as the outage and the group's rebalance; the task longer.
+    # Below the agents' step timeout (30 s for the analyst and the writer), so that a step whose
+    # decision did not come fails on the policy's deadline (named), not on its own.
+    cluster.env_extra["PODIUM_ACTOR_POLICY_TIMEOUT_S"] = "20"
     await ensure_topics(kafka, [*names.core_topics(), *(names.agent(r) for r in ROLES)])
     report = await apply_paths(kafka, names, [Path(p) for p in RESEARCH_FILES])
     assert not report.errors, report.errors

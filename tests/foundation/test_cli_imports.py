@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers import scaled
+
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "manifests" / "examples" / "research-pipeline"
 
@@ -61,7 +63,7 @@ def loaded_modules(tmp_path: Path, args: list[str]) -> list[str]:
         env={**env, "COLUMNS": "200"},
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=scaled(120),
         check=False,
     )
     assert done.returncode == 0, f"podium {' '.join(args)}:\n{done.stdout}\n{done.stderr}"
@@ -88,7 +90,7 @@ def test_the_check_sees_heavy_modules(tmp_path: Path) -> None:
         [sys.executable, "-c", "import podium.composition;" + RUNNER, str(out), "--help"],
         cwd=ROOT,
         capture_output=True,
-        timeout=120,
+        timeout=scaled(120),
         check=True,
     )
     heavy = heavy_in(json.loads(out.read_text()))
