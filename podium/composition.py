@@ -137,6 +137,8 @@ class SchedulerRole:
         self._kafka = kafka
         self._settings = settings
         self.service: SchedulerService | None = None
+        self.ready = asyncio.Event()
+        """Set once the catalog is read and the scheduler runs (it reports no assignment)."""
 
     async def run(self, stop: asyncio.Event) -> None:
         names = environment.topic_names(self._kafka)
@@ -146,6 +148,7 @@ class SchedulerRole:
             self.service = SchedulerService(
                 self._kafka, names, settings=self._settings, catalog=watcher
             )
+            self.ready.set()
             await self.service.run(stop)
         finally:
             await watcher.stop()
