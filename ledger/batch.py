@@ -11,14 +11,13 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import islice
-from typing import Protocol
 
 import msgspec
 
 from ledger.plan import Incoming, decode_event, decode_result, incoming
 from ledger.store import PreparedBatch, prepare
 from topics.codec import HEADER_TRACEPARENT, HEADER_TRACESTATE, MalformedMessage
-from topics.dlq import dead_lettered_event, dlq_topic
+from topics.dlq import Record, dead_lettered_event, dlq_topic
 
 SERVICE = "ledger"
 
@@ -26,23 +25,6 @@ HEADS_CACHED = 200_000
 """Chain heads the reader remembers; a task it forgot costs one indexed lookup."""
 
 Heads = Mapping[str, tuple[int, str]]
-
-
-class Record(Protocol):
-    """What the ledger reads of a Kafka record (`aiokafka.ConsumerRecord` has it)."""
-
-    @property
-    def topic(self) -> str: ...
-    @property
-    def partition(self) -> int: ...
-    @property
-    def offset(self) -> int: ...
-    @property
-    def key(self) -> bytes | None: ...
-    @property
-    def value(self) -> bytes | None: ...
-    @property
-    def headers(self) -> Sequence[tuple[str, bytes]]: ...
 
 
 @dataclass(frozen=True, slots=True)

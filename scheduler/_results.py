@@ -12,10 +12,10 @@ from datetime import datetime, timedelta
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from podium.core.settings import KafkaSettings
-from scheduler._kafka import partitions_of
 from topics.codec import MalformedMessage, decode
 from topics.kafka import make_consumer
 from topics.messages import AnyResult, TaskCompleted, utcnow
+from topics.tables import partitions_of
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +35,9 @@ class EndedTasks:
 
     async def start(self) -> None:
         """Position every partition at `keep_s` ago and read up to the end."""
-        self._tps = await partitions_of(self._kafka, self._topic)
+        self._tps = [
+            TopicPartition(self._topic, p) for p in await partitions_of(self._kafka, self._topic)
+        ]
         if not self._tps:
             return
         consumer = make_consumer(self._kafka, group_id=None, fetch_max_wait_ms=50)

@@ -4,19 +4,22 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from aiokafka import TopicPartition
+
 from manifests.models import TaskSchedule
 from podium.core.settings import KafkaSettings
-from scheduler._kafka import partitions_of
 from scheduler.slots import Cron
 from scheduler.state import ScheduleState, state_topic
 from topics.kafka import make_consumer
 from topics.messages import utcnow
 from topics.names import TopicNames
+from topics.tables import partitions_of
 
 
 async def read_states(kafka: KafkaSettings, names: TopicNames) -> dict[str, ScheduleState]:
     """The latest state of every schedule ({} when the scheduler never ran)."""
-    tps = await partitions_of(kafka, state_topic(names))
+    topic = state_topic(names)
+    tps = [TopicPartition(topic, p) for p in await partitions_of(kafka, topic)]
     if not tps:
         return {}
     consumer = make_consumer(kafka, group_id=None, fetch_max_wait_ms=50)
