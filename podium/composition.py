@@ -190,6 +190,7 @@ class ActorRole:
         watcher = CatalogWatcher(kafka, names)
         await watcher.start()
         authorizer: Authorizer | None = None
+        tools: CatalogTools | None = None
         try:
             authorizer = Authorizer(
                 kafka,
@@ -246,6 +247,8 @@ class ActorRole:
                         async with asyncio.timeout(1.0):
                             await stop.wait()
         finally:
+            if tools is not None:
+                await tools.aclose()
             if authorizer is not None:
                 await authorizer.stop()
             await watcher.stop()
