@@ -87,7 +87,11 @@ class PolicyService:
             [names.policy_requests, names.policy_requests_dlq, names.events, names.approvals],
         )
         budgets = await BudgetStore.connect(self._dsn, schema=self._schema)
-        await self._rules.start()
+        try:
+            await self._rules.start()
+        except BaseException:
+            await budgets.close()
+            raise
         producer = make_producer(self._kafka)
         assigned = asyncio.Event()
         requests = make_consumer(
