@@ -17,15 +17,20 @@ class UsageEmitter:
     """Produces call-time usage events with an idempotent, non-transactional producer."""
 
     def __init__(self, kafka: KafkaSettings, names: TopicNames, *, source: str) -> None:
-        self._producer: AIOKafkaProducer = make_producer(kafka)
+        self._kafka = kafka
+        self._producer: AIOKafkaProducer | None = None
+        """Made by `start`: an emitter that never starts holds no client."""
         self._names = names
         self._source = source
 
     async def start(self) -> None:
+        self._producer = make_producer(self._kafka)
         await self._producer.start()
 
     async def stop(self) -> None:
-        await self._producer.stop()
+        producer, self._producer = self._producer, None
+        if producer is not None:
+            await producer.stop()
 
     async def emit(
         self, step: Step, payload: Payload, *, agent: str, event_id: str | None = None
@@ -43,6 +48,8 @@ class UsageEmitter:
             span_id=span_id,
             source=self._source,
         )
+        if self._producer is None:
+            raise RuntimeError("UsageEmitter.emit before start")
         await self._producer.send_and_wait(
             self._names.events,
             key=step.task_id.encode(),
