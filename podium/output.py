@@ -7,9 +7,10 @@ import json
 import sys
 from collections.abc import Mapping, Sequence
 from io import StringIO
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
+import typer
 from rich.console import Console
 from rich.table import Table
 from ruamel.yaml import YAML
@@ -24,6 +25,13 @@ class OutputFormat(enum.StrEnum):
     TABLE = "table"
     JSON = "json"
     YAML = "yaml"
+
+
+OutputOption = Annotated[
+    OutputFormat,
+    typer.Option("-o", "--output", "--output-format", help="table, json or yaml"),
+]
+"""The `-o` option every command that prints resources or rows takes."""
 
 
 def to_builtins(value: Any) -> Any:

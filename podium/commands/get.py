@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from podium.commands import MANIFESTS
-from podium.output import OutputFormat, emit, err_console
+from podium.output import OutputFormat, OutputOption, emit, err_console
 from topics.names import TopicNames
 
 if TYPE_CHECKING:
@@ -21,7 +21,6 @@ if TYPE_CHECKING:
 get_app = typer.Typer(help="Show applied resources, and tasks.", no_args_is_help=True)
 
 NameArg = Annotated[str | None, typer.Argument(help="Show only this resource.")]
-Output = Annotated[OutputFormat, typer.Option("-o", "--output", help="table, json or yaml")]
 
 Row = dict[str, Any]
 
@@ -201,7 +200,7 @@ def _record_json(record: ManifestRecord) -> dict[str, Any]:
 def _command(plural: str) -> Callable[..., None]:
     kind = KINDS[plural][0]
 
-    def command(name: NameArg = None, output: Output = OutputFormat.TABLE) -> None:
+    def command(name: NameArg = None, output: OutputOption = OutputFormat.TABLE) -> None:
         show(plural, name, output)
 
     command.__doc__ = f"Show the applied {kind} resources (or one, by NAME)."
