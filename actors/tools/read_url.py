@@ -125,9 +125,11 @@ class ReadUrlExecutor:
         self.max_attempts = max_attempts
         self.backoff_s = backoff_s
         # No keep-alive: a pooled connection is keyed by address, and must not serve another
-        # host name (with its own TLS server name) that resolves to the same address.
+        # host name (with its own TLS server name) that resolves to the same address. No proxy
+        # from the environment: a proxy would resolve the name again, past the address check.
         self._client = httpx.AsyncClient(
             follow_redirects=False,
+            trust_env=False,
             limits=httpx.Limits(max_keepalive_connections=0),
             headers={"User-Agent": "podium-read-url/0.1", "Accept": "text/html, text/*;q=0.9"},
         )

@@ -151,3 +151,25 @@ async def test_stuck_sync_tools_do_not_starve_read_url(fake_server: FakeHTTPServ
         assert page.ok and page.content == "still here", page
     finally:
         await registry.aclose()
+
+
+async def test_read_url_ignores_proxy_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A proxy from the environment would resolve the name again, past the address check.
+    target = FakeHTTPServer().start()
+    proxy = FakeHTTPServer().start()
+    target.routes["/page"] = Reply(body="the page", headers={"Content-Type": "text/plain"})
+    proxy.routes["/page"] = Reply(body="via the proxy", headers={"Content-Type": "text/plain"})
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "all_proxy"):
+        monkeypatch.setenv(name, proxy.url)
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    monkeypatch.setattr(read_url, "is_public_address", lambda address: address == "127.0.0.1")
+    executor = ReadUrlExecutor(timeout_s=5)
+    try:
+        result = await executor.invoke(call("read-url", url=f"{target.url}/page"))
+    finally:
+        await executor.aclose()
+        target.stop()
+        proxy.stop()
+    assert proxy.requests == []
+    assert result.ok and result.content == "the page", result
