@@ -4,10 +4,15 @@ The policy service writes it for every decision. The requester (`Authorizer`) wr
 same event (same `event_id`, same body) for an `allow` and waits for Kafka's ack before the call
 runs: a policy service that dies between its reply and its own event would otherwise leave a
 `model.called` with no decision before it. The ledger stores the two copies once (`event_id`).
+
+The `event_id` is made of the request id and the digest of the whole request (`request_digest`):
+two different requests under one request id (a substituted or replayed-and-altered request) are
+two decisions, and the ledger records both.
 """
 
 from __future__ import annotations
 
+from policy_service.signing import request_digest
 from topics.messages import (
     AuthorizationRequest,
     Decision,
@@ -32,7 +37,7 @@ def decision_event(request: AuthorizationRequest, decision: Decision) -> Event:
             reserved_tokens=decision.reserved_tokens,
             reserved_usd=decision.reserved_usd,
         ),
-        event_id=event_id_of("policy", request.request_id),
+        event_id=event_id_of("policy", request.request_id, request_digest(request)[:32]),
         task_id=request.task_id,
         system=request.system,
         agent=request.agent,

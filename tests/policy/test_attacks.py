@@ -7,6 +7,7 @@ import logging
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 
 import msgspec
 import pytest
@@ -24,7 +25,15 @@ from tests.policy.conftest import PUBLIC_KEYS, SIGNER, VERIFY_KEYS, PolicyHarnes
 from tests.policy.test_service import model_call, task, tool_call
 from topics.codec import HEADER_CORRELATION_ID, HEADER_REPLY_TO, decode, encode, header
 from topics.kafka import ensure_topics, make_admin, make_consumer, make_producer
-from topics.messages import Action, AuthorizationRequest, DeadLetter, Decision, utcnow
+from topics.messages import (
+    Action,
+    AuthorizationRequest,
+    DeadLetter,
+    Decision,
+    Event,
+    EventType,
+    utcnow,
+)
 from topics.names import TopicNames
 from topics.request_reply import RequestReplyClient
 
@@ -203,3 +212,43 @@ async def test_requests_naming_reply_topics_that_do_not_exist_stall_nobody(
     finally:
         await reader.stop()
     assert not any(ends.values()), ends
+
+
+async def test_a_substituted_request_under_the_same_id_is_recorded_as_its_own_decision(
+    harness: PolicyHarness,
+) -> None:
+    """Two requests under one request id (the second altered: another tool) are two decisions:
+    each has its own `policy.decided` event, so the ledger (idempotent on `event_id`) keeps
+    both and the substitution shows in the audit trail."""
+    await harness.start_service()
+    client = RequestReplyClient(harness.kafka, harness.names, instance_id="substituter")
+    await client.start()
+    t = task()
+    original = AuthorizationRequest(
+        request_id=f"req-{uuid.uuid4().hex[:8]}",
+        task_id=t,
+        system="report",
+        agent="researcher",
+        step_id="s1",
+        action=Action.TOOL_CALL,
+        tool="shell",
+        reply_to=client.reply_topic,
+        deadline=utcnow() + timedelta(seconds=30),
+    )
+    substitute = msgspec.structs.replace(original, tool="send-email")
+    try:
+        for request in (original, substitute):
+            reply = await client.request(
+                harness.names.policy_requests,
+                key=t.encode(),
+                value=encode(request),
+                timeout_s=20.0,
+                correlation_id=request.request_id,
+            )
+            assert decode(reply.value, Decision).request_id == original.request_id
+    finally:
+        await client.stop()
+    events = await consume_decoded(harness.kafka, harness.names.events, 2, Event)
+    decided = [e for e in events if e.type == EventType.POLICY_DECIDED and e.task_id == t]
+    assert sorted(e.data["tool"] for e in decided) == ["send-email", "shell"]
+    assert len({e.event_id for e in decided}) == 2, [e.event_id for e in decided]

@@ -79,7 +79,7 @@ def event_id_of(*parts: str | int) -> str:
     the ledger stores it once. The ids in use:
 
     - `<task_id>:<step_id>:<event type or suffix>`: an event of a step (actors);
-    - `policy:<request_id>`: the decision on an authorization request;
+    - `policy:<request_id>:<request digest, 32 hex>`: the decision on one authorization request;
     - `approval:<approval_id>:<granted|denied|expired>`: the decision on an approval;
     - `dlq:<topic>:<partition>:<offset>`: a dead-lettered record (policy service, ledger);
     - `result:<task_id>:<digest of the result>`: a task result read from `podium.results`.
