@@ -85,7 +85,9 @@ async def _run(run: StepRun) -> LoopResult:
         conv = Conversation.load(resume.conversation)
         if resume.approval is not None and conv.pending:
             call = conv.pending.pop(0)
-            await resolve_approval(run, conv, call, resume.approval)
+            parked = await resolve_approval(run, conv, call, resume.approval)
+            if parked is not None:
+                return parked
     else:
         conv = Conversation(messages=first_messages(run.profile, step))
     try:

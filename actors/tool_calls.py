@@ -1,6 +1,8 @@
-"""The tool calls of a step: `delegate` parks the step for a worker; any other tool is authorized
-(the policy may allow, deny, or ask a person's approval, which parks the step), run with an
-idempotency key, and recorded as `tool.called` at call time."""
+"""The tool calls of a step. Every call, `delegate` included, is authorized by the policy service
+(it may allow, deny, or ask a person's approval, which parks the step) and recorded as
+`tool.called` at call time with its idempotency key. An allowed tool runs; an allowed `delegate`
+parks the step for its worker (`Delegated`); a denied call of either kind goes back to the model
+as a refusal."""
 
 from __future__ import annotations
 
@@ -21,19 +23,13 @@ from topics.messages import Action, ApprovalVerdict, DecisionKind, ToolCalledDat
 
 async def tool_call(run: StepRun, conv: Conversation, call: ToolCall) -> LoopResult | None:
     profile = run.profile
-    if call.name == DELEGATE_TOOL and profile.delegates:
-        worker, instruction, problem = parse_delegation(call, profile.delegates)
+    delegation = call.name == DELEGATE_TOOL and bool(profile.delegates)
+    if delegation:
+        problem = parse_delegation(call, profile.delegates)[2]
         if problem is not None:
             conv.messages.append(tool_message(call, problem))
             return None
-        return Delegated(
-            worker=worker,
-            instruction=instruction,
-            tool_call_id=call.id,
-            conversation=conv.dump(),
-            model_calls=run.model_calls,
-        )
-    if call.name not in profile.tools:
+    elif call.name not in profile.tools:
         conv.messages.append(
             tool_message(call, f"error: tool {call.name!r} is not available to you")
         )
@@ -60,19 +56,23 @@ async def tool_call(run: StepRun, conv: Conversation, call: ToolCall) -> LoopRes
     if decision.decision != DecisionKind.ALLOW:
         await _denied(run, conv, call, decision.request_id, index, decision.reason)
         return None
+    if delegation:
+        return await _delegate(run, conv, call, decision.request_id, index)
     await _execute(run, conv, call, decision.request_id, index)
     return None
 
 
 async def resolve_approval(
     run: StepRun, conv: Conversation, call: ToolCall, approval: ApprovalVerdict
-) -> None:
+) -> LoopResult | None:
+    """The parked call, once its approval is decided: denied, run, or (a `delegate`) handed
+    to its worker (`Delegated`, the step parks again)."""
     index = conv.call_index
     conv.call_index += 1
     if approval.decision != "granted":
         reason = approval.reason or f"approval {approval.decision}"
         await _denied(run, conv, call, "", index, f"a person did not approve it: {reason}")
-        return
+        return None
     decision = await run.authorize(
         action=Action.TOOL_CALL,
         tool=call.name,
@@ -83,8 +83,38 @@ async def resolve_approval(
     )
     if decision.decision != DecisionKind.ALLOW:
         await _denied(run, conv, call, decision.request_id, index, decision.reason)
-        return
+        return None
+    if call.name == DELEGATE_TOOL and run.profile.delegates:
+        return await _delegate(run, conv, call, decision.request_id, index)
     await _execute(run, conv, call, decision.request_id, index)
+    return None
+
+
+async def _delegate(
+    run: StepRun, conv: Conversation, call: ToolCall, request_id: str, index: int
+) -> Delegated:
+    """An allowed `delegate` call: recorded as `tool.called`, then the step parks for the
+    worker."""
+    worker, instruction, _ = parse_delegation(call, run.profile.delegates)
+    step = run.step
+    await run.usage.emit(
+        step,
+        ToolCalledData(
+            request_id=request_id,
+            tool=call.name,
+            arguments=redact_arguments(call.arguments),
+            status="ok",
+            idempotency_key=f"{step.task_id}/{step.step_id}/{index}",
+        ),
+        agent=run.profile.name,
+    )
+    return Delegated(
+        worker=worker,
+        instruction=instruction,
+        tool_call_id=call.id,
+        conversation=conv.dump(),
+        model_calls=run.model_calls,
+    )
 
 
 async def _execute(

@@ -49,10 +49,59 @@ async def test_supervisor_delegates_and_gets_the_results_back(runtime: Runtime) 
     assert completed_agents(runtime, task_id) == ["sup", "w1", "sup", "w2", "sup"]
     done = runtime.collector.of_type(task_id, "step.completed")
     assert done[1].data["next"] == ["sup"] and done[3].data["next"] == ["sup"]
-    # the worker's answer went back into the supervisor's conversation (3 model calls in all)
+    # the worker's answer went back into the supervisor's conversation (3 model calls in all,
+    # each `delegate` between them a call of its own: indexes 1 and 3)
     calls = [e for e in runtime.collector.of_type(task_id, "model.called") if e.agent == "sup"]
-    assert [e.data["call_index"] for e in calls] == [0, 1, 2]
+    assert [e.data["call_index"] for e in calls] == [0, 2, 4]
     assert calls[2].data["input_tokens"] > calls[0].data["input_tokens"]
+
+
+async def test_delegation_is_authorized_and_blocked_tools_can_deny_it(
+    runtime: Runtime, tmp_path: Path
+) -> None:
+    """`delegate` is a tool call like any other: an AgentPolicy's `blocked_tools: [delegate]`
+    denies it (recorded as a denied `tool.called`, the refusal goes back to the supervisor's
+    model), and no worker runs."""
+    policy = tmp_path / "no-delegation.yaml"
+    policy.write_text(
+        "apiVersion: orloj.dev/v1\n"
+        "kind: AgentPolicy\n"
+        "metadata: {name: no-delegation}\n"
+        "spec:\n"
+        "  target_systems: [hierarchy]\n"
+        "  blocked_tools: [delegate]\n"
+    )
+    await runtime.start([*GRAPHS, policy], actors=["sup", "w1", "w2"])
+    task_id = await runtime.submit("hierarchy", "Write a memo.")
+    result = await runtime.result(task_id)
+    assert isinstance(result, TaskCompleted), result
+    await wait_until(lambda: runtime.collector.of_type(task_id, "task.completed"))
+    assert completed_agents(runtime, task_id) == ["sup"]
+    decided = {
+        e.event_id: (e.data["decision"], e.data["rule"])
+        for e in runtime.collector.of_type(task_id, "policy.decided")
+        if e.data["tool"] == "delegate"
+    }
+    assert list(decided.values()) == [("deny", "denied_tools")] * 2
+    called = runtime.collector.of_type(task_id, "tool.called")
+    assert [(e.data["tool"], e.data["status"]) for e in called] == [("delegate", "denied")] * 2
+
+
+async def test_an_allowed_delegation_is_decided_and_recorded(runtime: Runtime) -> None:
+    await runtime.start(GRAPHS, actors=["sup", "w1", "w2"])
+    task_id = await runtime.submit("hierarchy", "Write a memo.")
+    result = await runtime.result(task_id)
+    assert isinstance(result, TaskCompleted), result
+    await wait_until(lambda: runtime.collector.of_type(task_id, "task.completed"))
+    decided = {
+        e.event_id: e.data["decision"]
+        for e in runtime.collector.of_type(task_id, "policy.decided")
+        if e.data["tool"] == "delegate"
+    }
+    assert list(decided.values()) == ["allow", "allow"], decided
+    called = runtime.collector.of_type(task_id, "tool.called")
+    assert [(e.data["tool"], e.data["status"]) for e in called] == [("delegate", "ok")] * 2
+    assert {e.data["arguments"]["agent"] for e in called} == {"w1", "w2"}
 
 
 async def test_loop_exits_by_exit_when_and_by_max_iterations(runtime: Runtime) -> None:

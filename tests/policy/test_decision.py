@@ -216,6 +216,55 @@ def test_tool_not_among_the_agents_tools(rules: RuleSet) -> None:
     assert verdict_of(decided(rules, call)) == ("deny", "role_permissions", "AgentRole/editor")
 
 
+DELEGATING_YAML = """
+apiVersion: orloj.dev/v1
+kind: ModelEndpoint
+metadata: {name: local}
+spec: {provider: mock, default_model: mock-small}
+---
+apiVersion: orloj.dev/v1
+kind: Agent
+metadata: {name: boss}
+spec: {prompt: p, model: {endpoint: local, model: mock-small}}
+---
+apiVersion: orloj.dev/v1
+kind: Agent
+metadata: {name: helper}
+spec: {prompt: p, model: {endpoint: local, model: mock-small}}
+---
+apiVersion: orloj.dev/v1
+kind: AgentSystem
+metadata: {name: team}
+spec: {agents: [boss, helper], graph: {boss: {delegates_to: [helper]}}}
+"""
+
+
+def delegation(**fields: Any) -> AuthorizationRequest:
+    call: dict[str, Any] = {
+        "system": "team",
+        "agent": "boss",
+        "action": Action.TOOL_CALL,
+        "tool": "delegate",
+        "model": None,
+    }
+    call.update(fields)
+    return request(**call)
+
+
+def test_delegation_is_a_tool_call_the_rules_decide() -> None:
+    assert verdict_of(decided(rule_set(DELEGATING_YAML), delegation())) == ("allow", "allow", "")
+    blocked = rule_set(
+        DELEGATING_YAML
+        + "---\napiVersion: orloj.dev/v1\nkind: AgentPolicy\nmetadata: {name: no-delegation}\n"
+        "spec: {target_systems: [team], blocked_tools: [delegate]}\n"
+    )
+    assert verdict_of(decided(blocked, delegation())) == (
+        "deny",
+        "denied_tools",
+        "AgentPolicy/no-delegation",
+    )
+
+
 def test_unknown_system_and_agent(rules: RuleSet) -> None:
     assert decided(rules, request(system="nope")).rule == "unknown_system"
     assert decided(rules, request(agent="ghost")).rule == "unknown_agent"
