@@ -1,7 +1,9 @@
 """The approvals book: every approval seen on `podium.approvals`, by id (plain data, no Kafka).
 
 The policy service keeps one current (`approval_follower.py`); `approvals.read_book` reads one
-for the command line. The first decision of an approval wins.
+for the command line. The first decision of an approval wins. The book holds what anyone wrote on
+the topic; the approvals the policy service itself issued (`IssuedApproval`) are recorded in its
+database (`approval_store.py`), and only those count.
 """
 
 from __future__ import annotations
@@ -22,6 +24,23 @@ class ApprovalEntry:
     @property
     def status(self) -> str:
         return "pending" if self.decision is None else self.decision.decision
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedApproval:
+    """What the policy service recorded when it issued an approval (plain data)."""
+
+    approval_id: str
+    task_id: str
+    system: str
+    agent: str
+    tool: str
+    arguments_digest: str
+    issued_for: str
+    """The request id of the call that was parked."""
+    expires_at: datetime
+    used_by: str | None = None
+    """The request id of the call the approval allowed, once used."""
 
 
 @dataclass(slots=True)

@@ -166,6 +166,11 @@ class BudgetStore:
             raise
         return store
 
+    @property
+    def pool(self) -> asyncpg.Pool:
+        """The store's pool (the issued approvals share it)."""
+        return self._pool
+
     async def close(self) -> None:
         await self._pool.close()
 

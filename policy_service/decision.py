@@ -4,8 +4,11 @@
 stopping at the first that decides:
 
 1. the deadline: a request that arrives after it is denied (`deadline`);
-2. a request that carries an approval id (a resumed step) needs that approval known, granted and
-   given for this very call (`approval`); a granted approval lets the rules skip approvals;
+2. a request that carries an approval id (a resumed step) needs that approval issued by the
+   policy service (`issued`, its own record: an id written on the topic by anyone else counts for
+   nothing), not expired, not used by another call, issued for this very call (task, agent, tool
+   and the SHA-256 of its arguments), and granted in the book (`approval`); a granted approval
+   lets the rules skip approvals, and the caller then spends it (`ApprovalStore.claim`);
 3. the rules (`rules.evaluate`): deny, approval required (with a new approval id and its expiry),
    or allow;
 4. an allowed model call under budget caps: its cost is estimated from the endpoint's price (an
@@ -14,7 +17,8 @@ stopping at the first that decides:
    reserve; called again with the store's `Reservation`, the decision (allow with what was
    reserved, or the refusing cap's deny).
 
-The caller does the I/O: it looks the approval up in its book, and makes the reservation.
+The caller does the I/O: it looks the approval up in its book and its store, records a new
+approval before replying, spends a used one, and makes the reservation.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from policy_service.approval_book import ApprovalEntry, new_approval_id
+from policy_service.approval_book import ApprovalEntry, IssuedApproval, new_approval_id
 from policy_service.reservation import BudgetRequest, Reservation
 from policy_service.rules import RuleSet, Verdict, evaluate
 from topics.messages import Action, AuthorizationRequest, Decision, DecisionKind
@@ -40,12 +44,14 @@ def decide(
     pricer: Pricer,
     approval_ttl_s: float,
     approval: ApprovalEntry | None = None,
+    issued: IssuedApproval | None = None,
     reservation: Reservation | None = None,
     approval_id: Callable[[], str] = new_approval_id,
 ) -> Decision | BudgetRequest:
     """The decision on `request`, or the `BudgetRequest` it waits for (see the module).
 
-    `approval` is the book's entry for `request.approval_id` (None when the book has none);
+    `approval` is the book's entry for `request.approval_id` (None when the book has none),
+    `issued` the policy service's own record of it (None when it never issued it);
     `approval_id` makes the id of a new approval.
     """
 
@@ -72,7 +78,7 @@ def decide(
         )
     approved = False
     if request.approval_id:
-        refusal = _approval_refusal(request, approval)
+        refusal = _approval_refusal(request, approval, issued, now)
         if refusal is not None:
             return answer(refusal)
         approved = True
@@ -83,6 +89,14 @@ def decide(
             approval_id=approval_id(),
             approval_expires_at=now + timedelta(seconds=approval_ttl_s),
             decided_at=now,
+        )
+    if approved and verdict.decision == DecisionKind.ALLOW:
+        by = approval.decision.decided_by if approval and approval.decision else ""
+        verdict = Verdict(
+            DecisionKind.ALLOW,
+            verdict.rule,
+            verdict.policy,
+            f"approved by {by or 'a person'} (approval {request.approval_id}, single use)",
         )
     if verdict.decision != DecisionKind.ALLOW or request.action != Action.MODEL_CALL:
         return answer(verdict)
@@ -123,26 +137,39 @@ def decide(
     return answer(verdict, reserved_tokens=request.estimated_tokens, reserved_usd=usd)
 
 
-def _approval_refusal(request: AuthorizationRequest, entry: ApprovalEntry | None) -> Verdict | None:
-    """None when the call's approval is granted and matches the call; else the deny verdict."""
+def _approval_refusal(
+    request: AuthorizationRequest,
+    entry: ApprovalEntry | None,
+    issued: IssuedApproval | None,
+    now: datetime,
+) -> Verdict | None:
+    """None when the call's approval was issued for it, is unused, unexpired and granted; else
+    the deny verdict."""
     approval_id = request.approval_id or ""
 
     def deny(reason: str) -> Verdict:
         return Verdict(DecisionKind.DENY, "approval", "", reason)
 
+    if issued is None:
+        return deny(f"approval {approval_id!r} was not issued by the policy service")
+    if (issued.task_id, issued.system, issued.agent, issued.tool) != (
+        request.task_id,
+        request.system,
+        request.agent,
+        request.tool or "",
+    ) or request.action != Action.TOOL_CALL:
+        return deny(f"approval {approval_id!r} was issued for another call")
+    if issued.arguments_digest != request.arguments_digest:
+        return deny(f"approval {approval_id!r} was issued for other arguments")
+    if issued.used_by is not None and issued.used_by != request.request_id:
+        return deny(f"approval {approval_id!r} was used already (by request {issued.used_by})")
+    if issued.expires_at <= now:
+        return deny(f"approval {approval_id!r} expired at {issued.expires_at.isoformat()}")
     if entry is None:
         return deny(f"approval {approval_id!r} is unknown")
     if entry.status != "granted":
         by = entry.decision.decided_by if entry.decision else ""
         return deny(f"approval {approval_id!r} is {entry.status}" + (f" ({by})" if by else ""))
-    parked = entry.request
-    if (parked.task_id, parked.agent, parked.request.action, parked.request.tool) != (
-        request.task_id,
-        request.agent,
-        request.action,
-        request.tool,
-    ):
-        return deny(f"approval {approval_id!r} was granted for another call")
     return None
 
 

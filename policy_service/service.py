@@ -20,6 +20,7 @@ import contextlib
 import logging
 import uuid
 
+import msgspec
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from podium.core.pricing import estimate_cost_usd
@@ -27,6 +28,7 @@ from podium.core.settings import KafkaSettings
 from policy_service._reservations import Reserve
 from policy_service.approval_expiry import expire_approvals
 from policy_service.approval_follower import ApprovalFollower
+from policy_service.approval_store import ApprovalStore
 from policy_service.approvals import partitions_of
 from policy_service.budgets import BudgetStore
 from policy_service.decision import Pricer, decide
@@ -37,7 +39,7 @@ from policy_service.rules_source import RulesSource, StaticRules, WatchedRules
 from policy_service.settings import PolicySettings
 from policy_service.settlement import settle_usage
 from topics.kafka import ensure_topics, make_consumer, make_producer
-from topics.messages import AuthorizationRequest, Decision, utcnow
+from topics.messages import AuthorizationRequest, Decision, DecisionKind, utcnow
 from topics.names import TopicNames
 
 __all__ = ["PolicyService", "RulesSource", "StaticRules", "WatchedRules"]
@@ -79,6 +81,7 @@ class PolicyService:
         self.approvals = ApprovalFollower(kafka, names)
         self._owned: set[int] = set()
         self._request_partitions = 1
+        self._issued: ApprovalStore | None = None
 
     async def run(self, stop: asyncio.Event) -> None:
         names = self._names
@@ -87,7 +90,9 @@ class PolicyService:
             [names.policy_requests, names.policy_requests_dlq, names.events, names.approvals],
         )
         budgets = await BudgetStore.connect(self._dsn, schema=self._schema)
+        self._issued = ApprovalStore(budgets.pool, schema=self._schema)
         try:
+            await self._issued.migrate()
             await self._rules.start()
         except BaseException:
             await budgets.close()
@@ -163,10 +168,17 @@ class PolicyService:
         return partition % self._request_partitions in self._owned
 
     async def _decide(self, request: AuthorizationRequest, reserve: Reserve) -> Decision:
-        """Decide one request (`decision.decide`): look its approval up first, and make the
-        budget reservation the decision asks for through `reserve` (at most once)."""
+        """Decide one request (`decision.decide`): look its approval up first (the book's entry
+        and the service's own record), and make the budget reservation the decision asks for
+        through `reserve` (at most once). A new approval is recorded before the reply; an allow
+        that relies on an approval spends it, or is a deny when another call spent it first."""
         now = utcnow()
-        approval = await self.approvals.entry_for(request) if request.approval_id else None
+        store = self._issued
+        assert store is not None, "run() first"
+        approval = issued = None
+        if request.approval_id:
+            issued = await store.get(request.approval_id)
+            approval = await self.approvals.entry_for(request) if issued is not None else None
         rules = self._rules.current()
 
         def decided(reservation: Reservation | None) -> Decision | BudgetRequest:
@@ -177,6 +189,7 @@ class PolicyService:
                 pricer=self._pricer,
                 approval_ttl_s=self._settings.approval_ttl_s,
                 approval=approval,
+                issued=issued,
                 reservation=reservation,
             )
 
@@ -184,4 +197,16 @@ class PolicyService:
         if isinstance(outcome, BudgetRequest):
             outcome = decided(await reserve(outcome))
             assert isinstance(outcome, Decision), "a decision with its reservation is final"
+        if outcome.approval_id and outcome.approval_expires_at is not None:
+            await store.issue(
+                outcome.approval_id, request, at=now, expires_at=outcome.approval_expires_at
+            )
+        elif request.approval_id and outcome.decision == DecisionKind.ALLOW:
+            if not await store.claim(request.approval_id, request.request_id):
+                outcome = msgspec.structs.replace(
+                    outcome,
+                    decision=str(DecisionKind.DENY),
+                    rule="approval",
+                    reason=f"approval {request.approval_id!r} was used already",
+                )
         return outcome

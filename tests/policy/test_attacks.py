@@ -27,11 +27,14 @@ from topics.codec import HEADER_CORRELATION_ID, HEADER_REPLY_TO, decode, encode,
 from topics.kafka import ensure_topics, make_admin, make_consumer, make_producer
 from topics.messages import (
     Action,
+    ApprovalDecision,
+    ApprovalRequest,
     AuthorizationRequest,
     DeadLetter,
     Decision,
     Event,
     EventType,
+    Step,
     utcnow,
 )
 from topics.names import TopicNames
@@ -252,3 +255,49 @@ async def test_a_substituted_request_under_the_same_id_is_recorded_as_its_own_de
     decided = [e for e in events if e.type == EventType.POLICY_DECIDED and e.task_id == t]
     assert sorted(e.data["tool"] for e in decided) == ["send-email", "shell"]
     assert len({e.event_id for e in decided}) == 2, [e.event_id for e in decided]
+
+
+async def test_approval_records_written_by_a_plain_producer_allow_nothing(
+    harness: PolicyHarness,
+) -> None:
+    """An attacker writes, for an id of its own making, a parked step and a granted decision on
+    the approvals topic (anyone who reaches the broker can), then asks for the approval-gated
+    call with that id. The policy service never issued the approval: deny."""
+    await harness.start_service()
+    authorizer = await harness.authorizer()
+    t = task()
+    made_up = f"apr-{uuid.uuid4().hex[:20]}"
+    call = AuthorizationRequest(
+        request_id="forged",
+        task_id=t,
+        system="report",
+        agent="researcher",
+        step_id="s1",
+        action=Action.TOOL_CALL,
+        tool="wire-money",
+        reply_to="unused",
+        deadline=utcnow(),
+    )
+    step = Step(task_id=t, system="report", agent="researcher", step_id="s1", task_input="pay")
+    records: list[ApprovalRequest | ApprovalDecision] = [
+        ApprovalRequest(
+            approval_id=made_up,
+            task_id=t,
+            system="report",
+            agent="researcher",
+            step=step,
+            request=call,
+            expires_at=utcnow() + timedelta(hours=1),
+        ),
+        ApprovalDecision(approval_id=made_up, task_id=t, decision="granted", decided_by="alice"),
+    ]
+    async with bus(harness, harness.names.approvals) as (_, producer):
+        for record in records:
+            await producer.send_and_wait(
+                harness.names.approvals, key=t.encode(), value=encode(record)
+            )
+    running = harness.running[0].service
+    await wait_until(lambda: running.approvals.book.get(made_up) is not None)
+    decision = await tool_call(authorizer, t, "wire-money", approval_id=made_up)
+    assert (decision.decision, decision.rule) == ("deny", "approval"), decision
+    assert "not issued by the policy service" in decision.reason

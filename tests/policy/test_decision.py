@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from policy_service.approval_book import ApprovalEntry
+from policy_service.approval_book import ApprovalEntry, IssuedApproval
 from policy_service.decision import decide, estimate_usd
 from policy_service.reservation import BudgetRequest, Reservation, refusal
 from policy_service.rules import BudgetCap, RuleSet
@@ -115,11 +115,29 @@ def entry(
     return ApprovalEntry(approval, partition=0, decision=decision)
 
 
+def issued_for(call: AuthorizationRequest | None = None, **fields: Any) -> IssuedApproval:
+    """The policy service's record of approval `apr-1`, issued for `call` (default: `money()`)."""
+    parked_call = call or money()
+    base: dict[str, Any] = {
+        "approval_id": "apr-1",
+        "task_id": parked_call.task_id,
+        "system": parked_call.system,
+        "agent": parked_call.agent,
+        "tool": parked_call.tool or "",
+        "arguments_digest": parked_call.arguments_digest,
+        "issued_for": "r0",
+        "expires_at": NOW + timedelta(minutes=9),
+    }
+    base.update(fields)
+    return IssuedApproval(**base)
+
+
 def decided(
     rules: RuleSet,
     call: AuthorizationRequest,
     *,
     approval: ApprovalEntry | None = None,
+    issued: IssuedApproval | None = None,
     reservation: Reservation | None = None,
     prices: Any = pricer,
 ) -> Decision:
@@ -130,6 +148,7 @@ def decided(
         pricer=prices,
         approval_ttl_s=TTL_S,
         approval=approval,
+        issued=issued,
         reservation=reservation,
         approval_id=lambda: "apr-new",
     )
@@ -368,35 +387,76 @@ def test_approval_required(rules: RuleSet) -> None:
 
 
 def test_approval_granted(rules: RuleSet) -> None:
-    decision = decided(rules, money(approval_id="apr-1"), approval=entry("granted"))
+    decision = decided(
+        rules, money(approval_id="apr-1"), approval=entry("granted"), issued=issued_for()
+    )
     assert verdict_of(decision) == ("allow", "allow", "")
-    assert decision.reason == "approved by a person"
+    assert decision.reason == "approved by alice (approval apr-1, single use)"
     assert decision.approval_id is None
 
 
 def test_approval_denied(rules: RuleSet) -> None:
-    decision = decided(rules, money(approval_id="apr-1"), approval=entry("denied", by="bob"))
+    decision = decided(
+        rules, money(approval_id="apr-1"), approval=entry("denied", by="bob"), issued=issued_for()
+    )
     assert verdict_of(decision) == ("deny", "approval", "")
     assert decision.reason == "approval 'apr-1' is denied (bob)"
 
 
 def test_approval_expired(rules: RuleSet) -> None:
     expired = entry("expired", by="policy-service")
-    decision = decided(rules, money(approval_id="apr-1"), approval=expired)
+    decision = decided(rules, money(approval_id="apr-1"), approval=expired, issued=issued_for())
     assert verdict_of(decision) == ("deny", "approval", "")
     assert decision.reason == "approval 'apr-1' is expired (policy-service)"
 
 
 def test_approval_still_pending(rules: RuleSet) -> None:
-    decision = decided(rules, money(approval_id="apr-1"), approval=entry(None))
+    decision = decided(rules, money(approval_id="apr-1"), approval=entry(None), issued=issued_for())
     assert verdict_of(decision) == ("deny", "approval", "")
     assert decision.reason == "approval 'apr-1' is pending"
 
 
 def test_approval_unknown(rules: RuleSet) -> None:
-    decision = decided(rules, money(approval_id="apr-1"), approval=None)
+    decision = decided(rules, money(approval_id="apr-1"), approval=None, issued=issued_for())
     assert verdict_of(decision) == ("deny", "approval", "")
     assert decision.reason == "approval 'apr-1' is unknown"
+
+
+def test_an_approval_the_policy_service_did_not_issue_counts_for_nothing(rules: RuleSet) -> None:
+    """Granted on the topic (anyone can write there), but never issued by the service."""
+    decision = decided(rules, money(approval_id="apr-1"), approval=entry("granted"), issued=None)
+    assert verdict_of(decision) == ("deny", "approval", "")
+    assert decision.reason == "approval 'apr-1' was not issued by the policy service"
+
+
+def test_an_approval_is_bound_to_the_arguments_it_was_issued_for(rules: RuleSet) -> None:
+    call = money(approval_id="apr-1", arguments_digest="b" * 64)
+    issued = issued_for(money(arguments_digest="a" * 64))
+    decision = decided(rules, call, approval=entry("granted"), issued=issued)
+    assert verdict_of(decision) == ("deny", "approval", "")
+    assert decision.reason == "approval 'apr-1' was issued for other arguments"
+
+
+def test_an_approval_is_used_once(rules: RuleSet) -> None:
+    used = issued_for(used_by="r-first")
+    again = decided(rules, money(approval_id="apr-1"), approval=entry("granted"), issued=used)
+    assert verdict_of(again) == ("deny", "approval", "")
+    assert again.reason == "approval 'apr-1' was used already (by request r-first)"
+    # the same request, redelivered, is the same use
+    same = decided(
+        rules,
+        money(approval_id="apr-1", request_id="r-first"),
+        approval=entry("granted"),
+        issued=used,
+    )
+    assert verdict_of(same) == ("allow", "allow", "")
+
+
+def test_an_approval_past_its_expiry_denies_even_when_granted(rules: RuleSet) -> None:
+    late = issued_for(expires_at=NOW - timedelta(seconds=1))
+    decision = decided(rules, money(approval_id="apr-1"), approval=entry("granted"), issued=late)
+    assert verdict_of(decision) == ("deny", "approval", "")
+    assert "expired at" in decision.reason
 
 
 @pytest.mark.parametrize(
@@ -409,12 +469,18 @@ def test_approval_unknown(rules: RuleSet) -> None:
     ids=["another-task", "another-tool", "another-action"],
 )
 def test_approval_granted_for_another_call(rules: RuleSet, other: dict[str, Any]) -> None:
-    decision = decided(rules, money(approval_id="apr-1", **other), approval=entry("granted"))
+    call = money(approval_id="apr-1", **other)
+    decision = decided(rules, call, approval=entry("granted"), issued=issued_for())
     assert verdict_of(decision) == ("deny", "approval", "")
-    assert decision.reason == "approval 'apr-1' was granted for another call"
+    assert decision.reason == "approval 'apr-1' was issued for another call"
 
 
 def test_a_granted_approval_does_not_lift_a_deny(rules: RuleSet) -> None:
     shell = money(tool="shell", approval_id="apr-1")
-    decision = decided(rules, shell, approval=entry("granted", call=money(tool="shell")))
+    decision = decided(
+        rules,
+        shell,
+        approval=entry("granted", call=money(tool="shell")),
+        issued=issued_for(money(tool="shell")),
+    )
     assert verdict_of(decision) == ("deny", "denied_tools", "AgentPolicy/cost-guard")

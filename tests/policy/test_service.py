@@ -361,10 +361,19 @@ async def test_approval_survives_a_full_restart_and_resumes_the_step(
     assert resume.tool_call_id == "c1"
 
     await harness.start_service()  # a fresh replica, nothing in memory
+    other_arguments = await tool_call(
+        authorizer, t, "wire-money", approval_id=asked.approval_id, arguments={"to": "mallory"}
+    )
+    assert (other_arguments.decision, other_arguments.rule) == ("deny", "approval")
+    assert "other arguments" in other_arguments.reason
     resumed = await tool_call(authorizer, t, "wire-money", approval_id=asked.approval_id)
     assert is_allowed(resumed), resumed
+    assert "approved by alice" in resumed.reason
     elsewhere = await tool_call(authorizer, task(), "wire-money", approval_id=asked.approval_id)
     assert (elsewhere.decision, elsewhere.rule) == ("deny", "approval")
+    twice = await tool_call(authorizer, t, "wire-money", approval_id=asked.approval_id)
+    assert (twice.decision, twice.rule) == ("deny", "approval")
+    assert "used already" in twice.reason
 
 
 async def test_expired_approval_denies(harness: PolicyHarness) -> None:
