@@ -1,5 +1,5 @@
-"""One transaction of the consume-transform-produce loop: an outbox, its changelog records and
-the input offset, produced atomically."""
+"""One transaction of the consume-transform-produce loop: the outboxes of a run of input records,
+their changelog records and the input offset after them, produced atomically."""
 
 from __future__ import annotations
 
@@ -21,22 +21,23 @@ def produced(outbox: Outbox, changelog: str | None, partition: int) -> list[OutR
 
 async def commit(
     producer: AIOKafkaProducer,
-    outbox: Outbox,
+    outboxes: list[Outbox],
     *,
     changelog: str | None,
     group: str,
     tp: TopicPartition,
     offset: int,
 ) -> None:
-    """Produce `outbox` (and its state changes to `changelog`) and commit `offset` for `group`,
-    in one transaction of `producer`."""
+    """Produce `outboxes` in order (and their state changes to `changelog`) and commit `offset`
+    for `group`, in one transaction of `producer`."""
     async with producer.transaction():
-        for out in produced(outbox, changelog, tp.partition):
-            await producer.send(
-                out.topic,
-                key=out.key,
-                value=out.value,
-                headers=out.headers,
-                partition=out.partition,
-            )
+        for outbox in outboxes:
+            for out in produced(outbox, changelog, tp.partition):
+                await producer.send(
+                    out.topic,
+                    key=out.key,
+                    value=out.value,
+                    headers=out.headers,
+                    partition=out.partition,
+                )
         await producer.send_offsets_to_transaction({tp: offset}, group)

@@ -98,7 +98,7 @@ class ActorService:
             max_attempts=settings.max_attempts,
             retry_backoff_s=max(settings.step_retry_backoff_s, 0.1),
             max_record_bytes=settings.max_record_bytes,
-            concurrency=settings.concurrency,
+            max_in_flight=settings.max_in_flight,
             grace_s=settings.grace_s,
             session_timeout_ms=settings.session_timeout_ms,
             client_id=f"{names.prefix}.actor.{agent}.{instance}",

@@ -83,7 +83,7 @@ class DispatcherService:
             changelog_topic=started_tasks_topic(names),
             max_attempts=settings.max_attempts,
             max_record_bytes=settings.max_record_bytes,
-            concurrency=4,
+            max_in_flight=settings.max_in_flight,
             grace_s=settings.grace_s,
             session_timeout_ms=settings.session_timeout_ms,
             client_id=f"{names.prefix}.dispatcher",

@@ -4,9 +4,9 @@ A record's outputs are sized before they are produced: one over the limit (the t
 `max.message.bytes`, read at start, or a setting; Kafka's default 1 MB when neither is known,
 minus headroom for the batch framing) is never sent. The step fails with that reason instead:
 the transactional loop hands the input record to its `on_poison` hook, whose outbox (a dead
-letter, the task's failure) is committed with the input offset in a fresh transaction, so the
-step's model and tool calls are not run again. A handler that raises is retried a bounded number
-of times (`Attempts`) before the same hook takes the record.
+letter, the task's failure) is committed with the input offset instead of the step's, so the
+step's model and tool calls are not run again. A handler that raises is retried in place a
+bounded number of times (`max_attempts`, with backoff) before the same hook takes the record.
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ import contextlib
 import dataclasses
 import logging
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 
 from aiokafka import ConsumerRecord
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
@@ -98,23 +97,3 @@ async def max_message_bytes(kafka: KafkaSettings, topic: str) -> int:
         with contextlib.suppress(Exception):
             await admin.close()
     return min(configured, MAX_MESSAGE_BYTES) - HEADROOM_BYTES
-
-
-@dataclass(slots=True)
-class Attempts:
-    """Failed attempts at a partition's current record (the loop retries from its offset)."""
-
-    offset: int = -1
-    count: int = 0
-    errors: list[str] = field(default_factory=list)
-
-    def failed(self, offset: int, error: BaseException) -> int:
-        """Count a failure at `offset`; return the number of failed attempts at it."""
-        if offset != self.offset:
-            self.offset, self.count, self.errors = offset, 0, []
-        self.count += 1
-        self.errors.append(f"{type(error).__name__}: {error}")
-        return self.count
-
-    def clear(self) -> None:
-        self.offset, self.count, self.errors = -1, 0, []

@@ -4,10 +4,11 @@ Loaded once at start with `podium.core.settings.load_settings` and passed down."
 
 from __future__ import annotations
 
+import os
 import re
 from typing import Annotated, Any
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_ALLOWED_SECRET_ENV = ("OPENAI_API_KEY", "ANTHROPIC_API_KEY")
@@ -23,8 +24,12 @@ class ActorSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="PODIUM_ACTOR_", extra="forbid")
 
-    concurrency: int = Field(
-        default=4, ge=1, le=256, description="partitions processed at the same time"
+    max_in_flight: int = Field(
+        default=256,
+        ge=1,
+        le=10_000,
+        description="steps held at once (running, or done and not yet committed), over every "
+        "partition; at the limit fetching pauses",
     )
     policy_timeout_s: float = Field(
         default=5.0, gt=0, le=120, description="deadline of one policy decision"
@@ -77,6 +82,16 @@ class ActorSettings(BaseSettings):
         default=4, ge=1, le=64, description="python tool calls running at once (child processes)"
     )
 
+    @model_validator(mode="before")
+    @classmethod
+    def _refuse_replaced(cls, data: Any) -> Any:
+        if "PODIUM_ACTOR_CONCURRENCY" in os.environ:
+            raise ValueError(
+                "PODIUM_ACTOR_CONCURRENCY is no longer read: steps run many at a time per "
+                "partition; bound them with PODIUM_ACTOR_MAX_IN_FLIGHT"
+            )
+        return data
+
     @field_validator("allowed_secret_env", "python_tool_modules", mode="before")
     @classmethod
     def _split_names(cls, value: Any) -> Any:
@@ -113,6 +128,12 @@ class DispatcherSettings(BaseSettings):
     )
     catalog_wait_s: float = Field(
         default=5.0, ge=0, description="how long to wait for a system not yet in the catalog"
+    )
+    max_in_flight: int = Field(
+        default=256,
+        ge=1,
+        le=10_000,
+        description="task requests held at once (running, or done and not yet committed)",
     )
     grace_s: float = Field(default=10.0, ge=0)
     session_timeout_ms: int = Field(default=10000, ge=6000)

@@ -133,9 +133,12 @@ async def raw_chain(prefix: str) -> None:
 class Observer:
     """Arrival time of each task's message on each topic (read_committed, every partition)."""
 
-    def __init__(self, kafka: KafkaSettings, topics: list[str]) -> None:
+    def __init__(
+        self, kafka: KafkaSettings, topics: list[str], partitions: int = PARTITIONS
+    ) -> None:
         self.kafka = kafka
         self.topics = topics
+        self.partitions = partitions
         self.seen: dict[str, dict[str, float]] = defaultdict(dict)
         self._stop = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -143,7 +146,7 @@ class Observer:
     async def start(self) -> None:
         consumer = make_consumer(self.kafka, group_id=None, fetch_max_wait_ms=5)
         await consumer.start()
-        tps = [TopicPartition(t, p) for t in self.topics for p in range(PARTITIONS)]
+        tps = [TopicPartition(t, p) for t in self.topics for p in range(self.partitions)]
         consumer.assign(tps)
         await consumer.seek_to_end(*tps)
         for tp in tps:
@@ -270,7 +273,6 @@ async def run_podium(
         **env,
         "PODIUM_KAFKA_TOPIC_PREFIX": prefix,
         "PODIUM_KAFKA_PARTITIONS": str(PARTITIONS),
-        "PODIUM_ACTOR_CONCURRENCY": str(PARTITIONS),
     }
     procs = [
         start_process([str(PODIUM), "policy"], penv, home / "policy.log"),

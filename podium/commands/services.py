@@ -47,9 +47,11 @@ def register(app: typer.Typer) -> None:
     @app.command(rich_help_panel=SERVICES)
     def actor(
         agent: Annotated[str, typer.Argument(help="The agent role to serve.")],
-        concurrency: Annotated[
+        max_in_flight: Annotated[
             int | None,
-            typer.Option("--concurrency", "-c", help="Partitions processed at the same time."),
+            typer.Option(
+                "--max-in-flight", "-c", help="Steps held at once (PODIUM_ACTOR_MAX_IN_FLIGHT)."
+            ),
         ] = None,
     ) -> None:
         """Run one replica of an agent role (consumer group podium.actor.AGENT)."""
@@ -60,8 +62,10 @@ def register(app: typer.Typer) -> None:
 
         kafka = _kafka(f"podium-actor-{agent}")
         settings = load_settings(ActorSettings)
-        if concurrency is not None:
-            settings = settings.model_copy(update={"concurrency": concurrency})
+        if max_in_flight is not None:
+            settings = ActorSettings.model_validate(
+                {**settings.model_dump(), "max_in_flight": max_in_flight}
+            )
         role = composition.ActorRole(kafka, [agent], settings, environment.policy_settings())
         asyncio.run(run_services([role], grace_s=settings.grace_s + 5))
 

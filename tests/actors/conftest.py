@@ -42,7 +42,6 @@ RESEARCH_FILES = [
 ]
 
 FAST_ACTOR = ActorSettings(
-    concurrency=4,
     policy_timeout_s=10.0,
     step_retry_attempts=2,
     step_retry_backoff_s=0.05,

@@ -35,7 +35,7 @@ def start_replica(rt: Runtime, agent: str, log: Path) -> subprocess.Popen[bytes]
         "PODIUM_POLICY_VERIFY_KEYS": VERIFY_KEYS,
         "PODIUM_ACTOR_SESSION_TIMEOUT_MS": "6000",
         "PODIUM_ACTOR_GRACE_S": "3",
-        "PODIUM_ACTOR_CONCURRENCY": "2",
+        "PODIUM_ACTOR_MAX_IN_FLIGHT": "16",
         "PODIUM_ACTOR_PYTHON_TOOL_MODULES": "tests.actors",
     }
     with log.open("wb") as out:

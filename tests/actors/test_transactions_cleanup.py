@@ -12,10 +12,10 @@ import asyncio
 from typing import Any
 
 import pytest
-from aiokafka import TopicPartition
+from aiokafka import ConsumerRecord, TopicPartition
 
 import actors.transactions as transactions
-from actors.records import Outbox
+from actors.records import Handler, Outbox
 from actors.transactions import TransactionalProcessor
 from podium.core.settings import KafkaSettings
 
@@ -42,7 +42,10 @@ class RestoreFailed(Exception):
 
 
 def processor(
-    monkeypatch: pytest.MonkeyPatch, producers: list[FakeProducer], **fakes: Any
+    monkeypatch: pytest.MonkeyPatch,
+    producers: list[FakeProducer],
+    handler: Handler | None = None,
+    **fakes: Any,
 ) -> TransactionalProcessor:
     """A processor whose producers are `FakeProducer`s (collected in `producers`)."""
 
@@ -53,7 +56,7 @@ def processor(
 
     monkeypatch.setattr(transactions, "make_producer", make_producer)
 
-    async def handler(*args: Any) -> Outbox:
+    async def instant(*args: Any) -> Outbox:
         return Outbox()
 
     def on_poison(*args: Any) -> Outbox:
@@ -63,7 +66,7 @@ def processor(
         KafkaSettings(bootstrap="127.0.0.1:1"),
         topic="t.tasks",
         group="g",
-        handler=handler,
+        handler=handler or instant,
         on_poison=on_poison,
     )
 
@@ -125,13 +128,20 @@ async def test_an_assignment_opens_its_partitions_and_a_cancelled_revoke_still_c
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     producers: list[FakeProducer] = []
-    proc = processor(monkeypatch, producers)
+
+    async def stuck(*args: Any) -> Outbox:
+        await asyncio.Event().wait()  # a step that does not finish
+        return Outbox()
+
+    proc = processor(monkeypatch, producers, handler=stuck)
     await proc._assign(TPS)
     assert proc.assigned == TPS and proc.ready.is_set()
     assert all(p.started and not p.stopped for p in producers)
 
     # a partition busy with a record: the revoke waits for it (the grace period) ...
-    proc._partitions[TPS[0]].idle.clear()
+    proc._partitions[TPS[0]].take(
+        ConsumerRecord(TPS[0].topic, 0, 7, 0, 0, b"t", b"v", None, 1, 1, [])
+    )
     revoking = asyncio.create_task(proc._revoke(TPS))
     await asyncio.sleep(0.05)
     assert not revoking.done()

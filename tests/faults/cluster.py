@@ -82,7 +82,7 @@ class Cluster:
                 "PODIUM_POLICY_VERIFY_KEYS": VERIFY_KEYS,
                 "PODIUM_ACTOR_SESSION_TIMEOUT_MS": "6000",
                 "PODIUM_ACTOR_GRACE_S": "3",
-                "PODIUM_ACTOR_CONCURRENCY": "2",
+                "PODIUM_ACTOR_MAX_IN_FLIGHT": "16",
                 "PODIUM_ACTOR_PYTHON_TOOL_MODULES": "tests.actors",
                 "PODIUM_ACTOR_STEP_RETRY_BACKOFF_S": "0.2",
                 "PODIUM_DISPATCHER_SESSION_TIMEOUT_MS": "6000",

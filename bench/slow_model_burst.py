@@ -1,0 +1,232 @@
+"""A burst of tasks through a 3-agent pipeline whose model answers in 1.0 s: wall time and the
+number of model calls in flight at peak, with default settings.
+
+Runs on the running stack (`podium stack up`), under a throwaway topic prefix (removed at the
+end): a fake OpenAI-compatible server on loopback (every chat completion answers after
+`--latency` seconds and counts the requests it holds at once), the pipeline
+`first -> second -> third` on it (provider `openai-compatible`, the real SDK code path), and
+`podium policy`, `podium dispatcher` and one `podium actor` per agent as separate processes with
+their default settings. Every task makes 3 model calls, one after the other, so the floor of a
+burst is 3 x latency. Prints, last:
+`burst wall_s=<s> floor_s=<s> peak_in_flight=<n> tasks=<n>`.
+
+    .venv/bin/python bench/slow_model_burst.py [--burst 200] [--latency 1.0]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+from e2e_throughput import (  # beside this file
+    AGENTS,
+    PODIUM,
+    SIGNING_KEY,
+    VERIFY_KEYS,
+    Observer,
+    cleanup,
+    start_process,
+    wait_done,
+)
+
+from manifests.apply import apply_paths
+from podium import environment
+from topics.codec import encode, headers_for
+from topics.kafka import ensure_topics, make_producer
+from topics.messages import TaskRequested, utcnow
+from topics.names import TopicNames
+
+
+class SlowModel:
+    """A Chat Completions endpoint that answers after `latency` seconds (HTTP/1.1 keep-alive)."""
+
+    def __init__(self, latency: float) -> None:
+        self.latency = latency
+        self.in_flight = 0
+        self.peak = 0
+        self.calls = 0
+        self._server: asyncio.Server | None = None
+
+    async def start(self) -> int:
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        return int(self._server.sockets[0].getsockname()[1])
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._server.wait_closed(), 5)
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                length = 0
+                for line in head.decode("latin-1").split("\r\n")[1:]:
+                    name, _, value = line.partition(":")
+                    if name.strip().lower() == "content-length":
+                        length = int(value.strip())
+                await reader.readexactly(length)
+                self.in_flight += 1
+                self.calls += 1
+                self.peak = max(self.peak, self.in_flight)
+                try:
+                    await asyncio.sleep(self.latency)
+                finally:
+                    self.in_flight -= 1
+                body = json.dumps(
+                    {
+                        "id": "chatcmpl-bench",
+                        "object": "chat.completion",
+                        "created": 1700000000,
+                        "model": "slow-1",
+                        "choices": [
+                            {
+                                "index": 0,
+                                "message": {"role": "assistant", "content": "done"},
+                                "finish_reason": "stop",
+                            }
+                        ],
+                        "usage": {"prompt_tokens": 20, "completion_tokens": 5, "total_tokens": 25},
+                    }
+                ).encode()
+                writer.write(
+                    b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n"
+                    + f"content-length: {len(body)}\r\n\r\n".encode()
+                    + body
+                )
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+
+
+def manifests(port: int) -> str:
+    agents = "".join(
+        f"""---
+apiVersion: orloj.dev/v1
+kind: Agent
+metadata: {{name: {a}}}
+spec: {{model: {{endpoint: bench-slow, model: slow-1}}, tools: [none]}}
+"""
+        for a in AGENTS
+    )
+    return (
+        f"""
+apiVersion: orloj.dev/v1
+kind: ModelEndpoint
+metadata: {{name: bench-slow}}
+spec:
+  provider: openai-compatible
+  base_url: http://127.0.0.1:{port}/v1
+  api_key_env: OPENAI_API_KEY
+  default_model: slow-1
+"""
+        + agents
+        + """---
+apiVersion: orloj.dev/v1
+kind: AgentSystem
+metadata: {name: bench-pipeline}
+spec:
+  agents: [first, second, third]
+  graph:
+    first: {next: second}
+    second: {next: third}
+"""
+    )
+
+
+async def main(args: argparse.Namespace) -> None:
+    kafka = environment.kafka_settings()
+    database = environment.database_settings()
+    home = Path(tempfile.mkdtemp(prefix="podium-bench-burst-"))
+    model = SlowModel(args.latency)
+    port = await model.start()
+    prefix = f"bslow{uuid.uuid4().hex[:6]}"
+    pkafka = kafka.model_copy(update={"topic_prefix": prefix})
+    names = TopicNames(prefix)
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "PODIUM_KAFKA_BOOTSTRAP": kafka.bootstrap,
+        "PODIUM_KAFKA_TOPIC_PREFIX": prefix,
+        "PODIUM_DATABASE_URL": database.url,
+        "PODIUM_POLICY_SIGNING_KEY": SIGNING_KEY,
+        "PODIUM_POLICY_VERIFY_KEYS": VERIFY_KEYS,
+        "OPENAI_API_KEY": "sk-bench",
+    }
+    procs: list[subprocess.Popen[bytes]] = []
+    try:
+        await ensure_topics(pkafka, [*names.core_topics(), *(names.agent(a) for a in AGENTS)])
+        manifest = home / "pipeline.yaml"
+        manifest.write_text(manifests(port))
+        report = await apply_paths(pkafka, names, [manifest])
+        if report.errors:
+            raise RuntimeError(f"manifests: {report.errors}")
+        procs = [
+            start_process([str(PODIUM), "policy"], env, home / "policy.log"),
+            start_process([str(PODIUM), "dispatcher"], env, home / "dispatcher.log"),
+            *(
+                start_process([str(PODIUM), "actor", a], env, home / f"actor-{a}.log")
+                for a in AGENTS
+            ),
+        ]
+        observer = Observer(
+            pkafka, [*(names.agent(a) for a in AGENTS), names.results], kafka.partitions
+        )
+        await observer.start()
+        producer = make_producer(pkafka)
+        await producer.start()
+
+        async def send(key: str) -> None:
+            task = TaskRequested(
+                task_id=key, system="bench-pipeline", input="go", submitted_at=utcnow()
+            )
+            await producer.send_and_wait(
+                names.tasks, encode(task), key=key.encode(), headers=headers_for(task)
+            )
+
+        try:
+            warm = [f"{prefix}-warm-{i}" for i in range(3)]
+            await asyncio.gather(*(send(k) for k in warm))
+            await wait_done(observer, warm, timeout=120)
+            model.peak = 0
+            keys = [f"{prefix}-burst-{i}" for i in range(args.burst)]
+            started = time.perf_counter()
+            await asyncio.gather(*(send(k) for k in keys))
+            await wait_done(observer, keys, timeout=600)
+            wall = time.perf_counter() - started
+        finally:
+            await producer.stop()
+            await observer.stop()
+    finally:
+        for proc in procs:
+            proc.send_signal(signal.SIGTERM)
+        for proc in procs:
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        await model.stop()
+        with contextlib.suppress(Exception):
+            await cleanup(kafka, [prefix])
+    floor = 3 * args.latency
+    print(f"{args.burst} tasks, 3 agents, model latency {args.latency:g} s; logs in {home}")
+    figures = f"wall_s={wall:.2f} floor_s={floor:.2f} peak_in_flight={model.peak}"
+    print(f"burst {figures} tasks={args.burst}")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--burst", type=int, default=200, help="tasks at once")
+    parser.add_argument("--latency", type=float, default=1.0, help="seconds per model answer")
+    asyncio.run(main(parser.parse_args()))
