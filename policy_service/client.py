@@ -2,13 +2,13 @@
 
 `authorize(...)` sends an `AuthorizationRequest` keyed by `task_id` to `podium.policy.requests`
 and waits for the signed `Decision` on this instance's reply topic. It FAILS CLOSED: a timeout, a
-transport error, a reply that does not parse, a bad signature, an unknown decision value, or an
-`allow` whose `policy.decided` event cannot be written all come back as a synthetic `deny` with
-`rule="fail_closed"` and the reason. So does a decision signed with a key it does not trust, or
-one that answers another request (its `request_digest` is not the digest of the request this
-Authorizer sent). Only `is_allowed()` of a verified, recorded `allow` lets a call go ahead.
-Requesters hold public keys only (`policy_service/keys.py`): they can check decisions, not make
-them.
+transport error, a reply that does not parse, a bad signature or an unknown decision value all
+come back as a synthetic `deny` with `rule="fail_closed"` and the reason. So does a decision
+signed with a key it does not trust, or one that answers another request (its `request_digest`
+is not the digest of the request this Authorizer sent). Only `is_allowed()` of a verified
+`allow` lets a call go ahead; the policy service recorded its `policy.decided` event before it
+answered (it is that event's only writer). Requesters hold public keys only
+(`policy_service/keys.py`): they can check decisions, not make them.
 """
 
 from __future__ import annotations
@@ -23,7 +23,6 @@ import msgspec
 
 from podium.core import tracing
 from podium.core.settings import KafkaSettings
-from policy_service.events import decision_event
 from policy_service.keys import VerifyKeys
 from policy_service.signing import request_digest, signature_problem
 from topics.codec import MalformedMessage, decode, encode, headers_for
@@ -157,23 +156,7 @@ class Authorizer:
             return fail_closed(
                 request_id, task_id, f"no decision from the policy service: {exc or type(exc)}"
             )
-        decision = self._verified(reply.value, request)
-        if is_allowed(decision):
-            # Recorded before the call may run (see policy_service/events.py); no record, no call.
-            ev = decision_event(request, decision)
-            try:
-                await self._client.publish(
-                    self._names.events,
-                    key=task_id.encode(),
-                    value=encode(ev),
-                    headers=headers_for(ev),
-                )
-            except Exception as exc:
-                log.warning("could not record the decision on request %s: %s", request_id, exc)
-                return fail_closed(
-                    request_id, task_id, f"the decision could not be recorded: {exc}"
-                )
-        return decision
+        return self._verified(reply.value, request)
 
     def _verified(self, data: bytes | None, request: AuthorizationRequest) -> Decision:
         request_id, task_id = request.request_id, request.task_id

@@ -1,9 +1,9 @@
 """The `policy.decided` event of a decision, built the same way wherever it is written.
 
-The policy service writes it for every decision. The requester (`Authorizer`) writes the very
-same event (same `event_id`, same body) for an `allow` and waits for Kafka's ack before the call
-runs: a policy service that dies between its reply and its own event would otherwise leave a
-`model.called` with no decision before it. The ledger stores the two copies once (`event_id`).
+The policy service alone writes it, for every decision, and waits for Kafka's ack before it sends
+the reply: a call runs only on an `allow` that is already recorded, and each decision appears
+once in the events (a request decided again after a restart of the service keeps its
+deterministic `event_id`, which the ledger stores once).
 
 The `event_id` is made of the request id and the digest of the whole request (`request_digest`):
 two different requests under one request id (a substituted or replayed-and-altered request) are

@@ -2,11 +2,12 @@
 
 A fetched batch is decided concurrently, with the next fetches (pipelined, at most
 `MAX_BATCHES_IN_FLIGHT` batches); its budget reservations go to PostgreSQL in one round trip
-(`_reservations.py`); its replies and `policy.decided` events are produced without waiting for
-each other; its offsets become committable once every reply and event is acknowledged and the
-batch before it is committable (fetch order). One commit loop commits the latest committable
-offsets (commit after the work). Each request is decided in a `policy.decide` span whose parent
-is the requester's context (the W3C `traceparent` header of the request).
+(`_reservations.py`); each decision's `policy.decided` event is acknowledged before its reply
+is sent (the policy service is the event's only writer); its offsets become committable once
+every reply and event is acknowledged and the batch before it is committable (fetch order). One
+commit loop commits the latest committable offsets (commit after the work). Each request is
+decided in a `policy.decide` span whose parent is the requester's context (the W3C
+`traceparent` header of the request).
 
 A reply goes only to a requester's own reply topic (`TopicNames.is_reply_topic`); a request naming
 any other topic is dead-lettered, undecided and unanswered. Handing a reply to Kafka is bounded
@@ -223,7 +224,19 @@ class RequestLoop:
         )
         signed = sign_decision(decision, self._key, request_digest=request_digest(request))
         key = request.task_id.encode()
-        futures: list[asyncio.Future[Any]] = [
+        try:
+            # Recorded before it is answered: the requester writes no copy, and a call never
+            # runs on an allow that is not in the events (no record, no answer: it denies at
+            # its deadline).
+            ev = decision_event(request, signed)
+            delivery = await producer.send(
+                self._names.events, key=key, value=encode(ev), headers=headers_for(ev)
+            )
+            await delivery
+        except Exception:
+            log.exception("could not record the decision on request %s", request.request_id)
+            return []
+        return [
             self._reply(
                 request.reply_to,
                 key,
@@ -231,16 +244,6 @@ class RequestLoop:
                 headers_for(signed, [(HEADER_CORRELATION_ID, request.request_id)]),
             )
         ]
-        try:
-            ev = decision_event(request, signed)
-            futures.append(
-                await producer.send(
-                    self._names.events, key=key, value=encode(ev), headers=headers_for(ev)
-                )
-            )
-        except Exception:
-            log.exception("could not send the decision on request %s", request.request_id)
-        return futures
 
     def _reply(
         self, topic: str, key: bytes | None, value: bytes, headers: list[tuple[str, bytes]]

@@ -156,14 +156,6 @@ class RequestReplyClient:
             if not future.done():
                 future.cancel()
 
-    async def publish(
-        self, topic: str, *, key: bytes, value: bytes, headers: Sequence[tuple[str, bytes]] = ()
-    ) -> None:
-        """Produce one message with this client's producer and wait for Kafka's ack."""
-        if self._producer is None or self._closed:
-            raise RequestReplyClosed("the request-reply client is not started")
-        await self._producer.send_and_wait(topic, value=value, key=key, headers=list(headers))
-
     async def _read_replies(self) -> None:
         assert self._consumer is not None
         consumer = self._consumer
