@@ -205,6 +205,9 @@ async def main(args: argparse.Namespace) -> None:
             await asyncio.gather(*(send(k) for k in keys))
             await wait_done(observer, keys, timeout=600)
             wall = time.perf_counter() - started
+            stages = [
+                max(observer.seen[k][topic] for k in keys) - started for topic in observer.topics
+            ]
         finally:
             await producer.stop()
             await observer.stop()
@@ -221,6 +224,11 @@ async def main(args: argparse.Namespace) -> None:
             await cleanup(kafka, [prefix])
     floor = 3 * args.latency
     print(f"{args.burst} tasks, 3 agents, model latency {args.latency:g} s; logs in {home}")
+    last = ", ".join(
+        f"{t.rsplit('.', 1)[-1]} {s:.2f} s"
+        for t, s in zip([*AGENTS, "results"], stages, strict=True)
+    )
+    print(f"last arrival on each topic after the burst started: {last}")
     figures = f"wall_s={wall:.2f} floor_s={floor:.2f} peak_in_flight={model.peak}"
     print(f"burst {figures} tasks={args.burst}")
 
