@@ -50,7 +50,11 @@ def register(app: typer.Typer) -> None:
         max_in_flight: Annotated[
             int | None,
             typer.Option(
-                "--max-in-flight", "-c", help="Steps held at once (PODIUM_ACTOR_MAX_IN_FLIGHT)."
+                "--max-in-flight",
+                "-c",
+                min=1,
+                max=10_000,
+                help="Steps held at once (PODIUM_ACTOR_MAX_IN_FLIGHT).",
             ),
         ] = None,
     ) -> None:
@@ -63,9 +67,7 @@ def register(app: typer.Typer) -> None:
         kafka = _kafka(f"podium-actor-{agent}")
         settings = load_settings(ActorSettings)
         if max_in_flight is not None:
-            settings = ActorSettings.model_validate(
-                {**settings.model_dump(), "max_in_flight": max_in_flight}
-            )
+            settings = settings.model_copy(update={"max_in_flight": max_in_flight})
         role = composition.ActorRole(kafka, [agent], settings, environment.policy_settings())
         asyncio.run(run_services([role], grace_s=settings.grace_s + 5))
 
