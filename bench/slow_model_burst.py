@@ -7,7 +7,8 @@ end): a fake OpenAI-compatible server on loopback (every chat completion answers
 `first -> second -> third` on it (provider `openai-compatible`, the real SDK code path), and
 `podium policy`, `podium dispatcher` and one `podium actor` per agent as separate processes with
 their default settings. Every task makes 3 model calls, one after the other, so the floor of a
-burst is 3 x latency. Prints, last:
+burst is 3 x latency. Prints the CPU time each process spent during the burst, when the burst's
+last task reached each topic, and last:
 `burst wall_s=<s> floor_s=<s> peak_in_flight=<n> tasks=<n>`.
 
     .venv/bin/python bench/slow_model_burst.py [--burst 200] [--latency 1.0]
@@ -111,6 +112,12 @@ class SlowModel:
             writer.close()
 
 
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU time of process `pid` so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def manifests(port: int) -> str:
     agents = "".join(
         f"""---
@@ -200,13 +207,16 @@ async def main(args: argparse.Namespace) -> None:
             await asyncio.gather(*(send(k) for k in warm))
             await wait_done(observer, warm, timeout=120)
             model.peak = 0
+            cpu_before = [cpu_seconds(proc.pid) for proc in procs]
             keys = [f"{prefix}-burst-{i}" for i in range(args.burst)]
             started = time.perf_counter()
             await asyncio.gather(*(send(k) for k in keys))
             await wait_done(observer, keys, timeout=600)
             wall = time.perf_counter() - started
+            cpu = [cpu_seconds(p.pid) - b for p, b in zip(procs, cpu_before, strict=True)]
             stages = [
-                max(observer.seen[k][topic] for k in keys) - started for topic in observer.topics
+                max(observer.seen[k].get(topic, started) for k in keys) - started
+                for topic in observer.topics
             ]
         finally:
             await producer.stop()
@@ -227,6 +237,11 @@ async def main(args: argparse.Namespace) -> None:
     last = ", ".join(
         f"{t.rsplit('.', 1)[-1]} {s:.2f} s"
         for t, s in zip([*AGENTS, "results"], stages, strict=True)
+    )
+    roles = ["policy", "dispatcher", *AGENTS]
+    print(
+        "CPU during the burst: "
+        + ", ".join(f"{r} {c:.2f} s" for r, c in zip(roles, cpu, strict=True))
     )
     print(f"last arrival on each topic after the burst started: {last}")
     figures = f"wall_s={wall:.2f} floor_s={floor:.2f} peak_in_flight={model.peak}"
