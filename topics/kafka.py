@@ -26,7 +26,7 @@ MAX_MESSAGE_BYTES = 8 * 1024 * 1024
 legitimate payload reaches the consumer, which decides what to do with it."""
 
 
-def _connection_options(settings: KafkaSettings) -> dict[str, Any]:
+def connection_options(settings: KafkaSettings) -> dict[str, Any]:
     options: dict[str, Any] = {
         "bootstrap_servers": settings.bootstrap,
         "security_protocol": settings.security_protocol,
@@ -50,7 +50,7 @@ def make_producer(
 ) -> AIOKafkaProducer:
     """An idempotent producer (acks=all); transactional when given a `transactional_id`."""
     options: dict[str, Any] = {
-        **_connection_options(settings),
+        **connection_options(settings),
         "enable_idempotence": True,
         "acks": "all",
         "linger_ms": 0,
@@ -69,7 +69,7 @@ def make_consumer(
 ) -> AIOKafkaConsumer:
     """A consumer that reads committed messages only and never commits on its own."""
     options: dict[str, Any] = {
-        **_connection_options(settings),
+        **connection_options(settings),
         "group_id": group_id,
         "enable_auto_commit": False,
         "isolation_level": "read_committed",
@@ -82,7 +82,7 @@ def make_consumer(
 
 
 def make_admin(settings: KafkaSettings) -> AIOKafkaAdminClient:
-    return AIOKafkaAdminClient(**_connection_options(settings))
+    return AIOKafkaAdminClient(**connection_options(settings))
 
 
 async def ensure_topics(

@@ -9,6 +9,7 @@ here reads the dev stack's state file: the composition root supplies its address
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 from pydantic import Field, ValidationError, model_validator
@@ -34,6 +35,9 @@ class KafkaSettings(BaseSettings):
     sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "OAUTHBEARER"] | None = None
     sasl_username: str | None = None
     sasl_password: str | None = None
+    sasl_password_file: Path | None = Field(
+        default=None, description="a file holding the SASL password (instead of SASL_PASSWORD)"
+    )
     ssl_cafile: str | None = None
     ssl_certfile: str | None = None
     ssl_keyfile: str | None = None
@@ -45,7 +49,50 @@ class KafkaSettings(BaseSettings):
                 "no Kafka broker is configured: set PODIUM_KAFKA_BOOTSTRAP, "
                 "or start the local stack with `podium stack up`"
             )
+        if self.sasl_password_file is not None:
+            if self.sasl_password is not None:
+                raise ValueError(
+                    "set PODIUM_KAFKA_SASL_PASSWORD or PODIUM_KAFKA_SASL_PASSWORD_FILE, not both"
+                )
+            try:
+                self.sasl_password = self.sasl_password_file.read_text().strip()
+            except OSError as exc:
+                raise ValueError(
+                    f"PODIUM_KAFKA_SASL_PASSWORD_FILE {self.sasl_password_file}: {exc.strerror}"
+                ) from None
+        if self.security_protocol.startswith("SASL_"):
+            if self.sasl_mechanism is None:
+                raise ValueError(
+                    f"security protocol {self.security_protocol} needs PODIUM_KAFKA_SASL_MECHANISM"
+                )
+            if self.sasl_mechanism != "OAUTHBEARER" and not (
+                self.sasl_username and self.sasl_password
+            ):
+                raise ValueError(
+                    f"SASL {self.sasl_mechanism} needs PODIUM_KAFKA_SASL_USERNAME and "
+                    "PODIUM_KAFKA_SASL_PASSWORD (or PODIUM_KAFKA_SASL_PASSWORD_FILE)"
+                )
+        elif self.sasl_mechanism is not None:
+            raise ValueError(
+                f"PODIUM_KAFKA_SASL_MECHANISM is set but the security protocol is "
+                f"{self.security_protocol}: set PODIUM_KAFKA_SECURITY_PROTOCOL=SASL_PLAINTEXT "
+                "or SASL_SSL"
+            )
         return self
+
+    def with_credentials(self, username: str, password: str) -> KafkaSettings:
+        """The same cluster and prefix, as another SCRAM-SHA-512 principal."""
+        return self.model_copy(
+            update={
+                "security_protocol": "SASL_PLAINTEXT"
+                if self.security_protocol in ("PLAINTEXT", "SASL_PLAINTEXT")
+                else "SASL_SSL",
+                "sasl_mechanism": self.sasl_mechanism or "SCRAM-SHA-512",
+                "sasl_username": username,
+                "sasl_password": password,
+                "sasl_password_file": None,
+            }
+        )
 
 
 class DatabaseSettings(BaseSettings):
