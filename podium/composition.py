@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 import uuid
+from collections.abc import Callable
 
 from actors.actor import ActorService
 from actors.catalog_tools import CatalogTools
@@ -37,6 +38,7 @@ from policy_service.settings import (
 )
 from scheduler.service import SchedulerService
 from scheduler.settings import SchedulerSettings
+from topics.acls import Role
 from topics.names import TopicNames
 
 log = logging.getLogger(__name__)
@@ -170,6 +172,7 @@ class ActorRole:
         policy: PolicySettings,
         *,
         dispatcher: DispatcherSettings | None = None,
+        dispatcher_kafka: KafkaSettings | None = None,
         extra: list[Service] | None = None,
         follow_catalog: bool = False,
     ) -> None:
@@ -179,6 +182,7 @@ class ActorRole:
         self._settings = settings
         self._verify_keys = resolve_verify_keys(policy, dev_stack=environment.on_dev_stack(kafka))
         self._dispatcher = dispatcher
+        self._dispatcher_kafka = dispatcher_kafka or kafka
         self._extra = extra or []
         self._follow = follow_catalog
         self.ready = asyncio.Event()
@@ -207,7 +211,7 @@ class ActorRole:
                     group.create_task(service.run(stop), name=service.name)
                 if self._dispatcher is not None:
                     dispatcher = DispatcherService(
-                        kafka, names, settings=self._dispatcher, catalog=watcher
+                        self._dispatcher_kafka, names, settings=self._dispatcher, catalog=watcher
                     )
                     parts.append(dispatcher.processor.ready)
                     group.create_task(dispatcher.run(stop), name=dispatcher.name)
@@ -254,22 +258,30 @@ class ActorRole:
             await watcher.stop()
 
 
-def dev_role(kafka: KafkaSettings) -> ActorRole:
+def dev_role(
+    kafka: KafkaSettings, as_role: Callable[[Role], KafkaSettings] | None = None
+) -> ActorRole:
     """`podium dev`: the dispatcher, an actor per applied agent, the policy service, the ledger
-    and the scheduler, in one process."""
+    and the scheduler, in one process. `as_role` gives each its own principal (on the local
+    stack, `environment.kafka_settings`); without it every service uses `kafka`."""
+
+    def of(role: Role) -> KafkaSettings:
+        return as_role(role) if as_role is not None else kafka
+
     policy = environment.policy_settings()
     database = environment.database_settings()
     extra: list[Service] = [
-        policy_service(kafka, policy, database),
-        ledger_service(load_settings(LedgerSettings), database, kafka),
-        SchedulerRole(kafka, load_settings(SchedulerSettings)),
+        policy_service(of("policy"), policy, database),
+        ledger_service(load_settings(LedgerSettings), database, of("ledger")),
+        SchedulerRole(of("scheduler"), load_settings(SchedulerSettings)),
     ]
     return ActorRole(
-        kafka,
+        of("actor"),
         None,
         load_settings(ActorSettings),
         policy,
         dispatcher=load_settings(DispatcherSettings),
+        dispatcher_kafka=of("dispatcher"),
         extra=extra,
         follow_catalog=True,
     )

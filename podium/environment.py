@@ -28,8 +28,10 @@ from ledger.client import LedgerClient
 from ledger.settings import LedgerSettings
 from podium.core.errors import PermanentError
 from podium.core.settings import DatabaseSettings, KafkaSettings, load_settings
+from podium.stack import credentials
 from podium.stack.state import load_state, save_state, stack_dir, state_file
 from policy_service.settings import SIGNING_KEY_FILE_ENV, PolicySettings
+from topics.acls import Role
 from topics.names import TopicNames
 
 API_URL_ENV = "PODIUM_API_URL"
@@ -39,9 +41,33 @@ API_TOKEN_ENV = "PODIUM_API_TOKEN"
 # --- settings, with the local stack's addresses as defaults ----------------------------------
 
 
-def kafka_settings() -> KafkaSettings:
+_SASL_ENV = (
+    "PODIUM_KAFKA_SECURITY_PROTOCOL",
+    "PODIUM_KAFKA_SASL_MECHANISM",
+    "PODIUM_KAFKA_SASL_USERNAME",
+    "PODIUM_KAFKA_SASL_PASSWORD",
+    "PODIUM_KAFKA_SASL_PASSWORD_FILE",
+)
+
+
+def kafka_settings(role: Role = "operator") -> KafkaSettings:
+    """`PODIUM_KAFKA_*`; on the local stack, when no SASL variable is set, as `role`'s own
+    principal (`podium-<role>`, its password file in the stack's `secrets/`). The command line
+    is the `operator`; each service passes its role."""
     state = load_state()
-    defaults = {"bootstrap": state.kafka.bootstrap} if state.kafka else {}
+    defaults: dict[str, object] = {}
+    kafka = state.kafka
+    if kafka is not None:
+        defaults["bootstrap"] = kafka.bootstrap
+        on_stack = os.environ.get("PODIUM_KAFKA_BOOTSTRAP", kafka.bootstrap) == kafka.bootstrap
+        if kafka.sasl and on_stack and not any(name in os.environ for name in _SASL_ENV):
+            user = credentials.kafka_username(role)
+            defaults.update(
+                security_protocol="SASL_PLAINTEXT",
+                sasl_mechanism=credentials.SASL_MECHANISM,
+                sasl_username=user,
+                sasl_password_file=credentials.password_file(user),
+            )
     return load_settings(KafkaSettings, **defaults)
 
 

@@ -8,8 +8,9 @@ Session:
   reached nor started, every test that needs it FAILS with the reason (never skips).
 
 Per test:
-- `kafka_settings`: a `KafkaSettings` on that broker with a unique `topic_prefix` (`t<8 hex>`) and
-  3 partitions per topic; the topics under the prefix are deleted after the test.
+- `kafka_settings`: a `KafkaSettings` on that broker, as the stack's admin (a super user), with a
+  unique `topic_prefix` (`t<8 hex>`) and 3 partitions per topic; the topics under the prefix are
+  deleted after the test.
 - `topic_names`: `TopicNames(prefix=kafka_settings.topic_prefix)`.
 - `database_url`: the DSN of the stack's database.
 - `pg_schema`: a unique schema (`s<8 hex>`) created before the test and dropped after it.
@@ -26,12 +27,12 @@ from pathlib import Path
 
 import asyncpg
 import pytest
-from aiokafka.admin import AIOKafkaAdminClient
 
 from podium.core.settings import KafkaSettings
 from podium.stack import StackError, StackSettings, load_state, up
-from podium.stack._kafka import metadata_ok
+from podium.stack._kafka import admin_settings, metadata_ok
 from tests.helpers import TIMEOUT_SCALE, scaled
+from topics.kafka import make_admin
 from topics.names import TopicNames
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -44,6 +45,8 @@ class StackEndpoints:
 
     bootstrap: str
     database_url: str
+    kafka: KafkaSettings
+    """The broker as the stack's admin (super user), or as `PODIUM_KAFKA_*` says."""
 
 
 async def _postgres_answers(dsn: str) -> str | None:
@@ -70,12 +73,14 @@ async def stack() -> StackEndpoints:
     """The running stack (see the module docstring); starts it when it is down."""
     bootstrap = os.environ.get("PODIUM_KAFKA_BOOTSTRAP", "")
     dsn = os.environ.get("PODIUM_DATABASE_URL", "")
+    kafka = KafkaSettings() if bootstrap else None
     if not (bootstrap and dsn):
         state = load_state()
         reachable = (
             state.kafka is not None
+            and state.kafka.sasl
             and state.postgres is not None
-            and metadata_ok(state.kafka.bootstrap)
+            and metadata_ok(admin_settings(state.kafka))
             and await _postgres_answers(state.postgres.dsn) is None
         )
         if not reachable:
@@ -85,23 +90,25 @@ async def stack() -> StackEndpoints:
                 _fail(f"`podium stack up` failed: {exc}")
         assert state.kafka is not None and state.postgres is not None
         bootstrap = bootstrap or state.kafka.bootstrap
+        kafka = kafka or admin_settings(state.kafka)
         dsn = dsn or state.postgres.dsn
-    if not metadata_ok(bootstrap):
+    assert kafka is not None
+    if not metadata_ok(kafka):
         _fail(f"no Kafka broker answers a metadata request at {bootstrap}")
     problem = await _postgres_answers(dsn)
     if problem is not None:
         _fail(f"cannot connect to PostgreSQL at {dsn}: {problem}")
-    return StackEndpoints(bootstrap=bootstrap, database_url=dsn)
+    return StackEndpoints(bootstrap=bootstrap, database_url=dsn, kafka=kafka)
 
 
 @pytest.fixture
 async def kafka_settings(stack: StackEndpoints) -> AsyncIterator[KafkaSettings]:
     """`KafkaSettings` with a unique topic prefix and 3 partitions; its topics go afterwards."""
-    settings = KafkaSettings(
-        bootstrap=stack.bootstrap, topic_prefix=f"t{uuid.uuid4().hex[:8]}", partitions=3
+    settings = stack.kafka.model_copy(
+        update={"topic_prefix": f"t{uuid.uuid4().hex[:8]}", "partitions": 3}
     )
     yield settings
-    admin = AIOKafkaAdminClient(bootstrap_servers=stack.bootstrap)
+    admin = make_admin(stack.kafka)
     try:
         await admin.start()
         mine = [t for t in await admin.list_topics() if t.startswith(f"{settings.topic_prefix}.")]

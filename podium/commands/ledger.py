@@ -47,7 +47,7 @@ def ledger_command(
     service = composition.ledger_service(
         load_settings(LedgerSettings),
         environment.database_settings(),
-        environment.kafka_settings(),
+        environment.kafka_settings("ledger"),
         ingest=not api_only,
     )
     asyncio.run(run_services([service]))

@@ -39,7 +39,9 @@ def policy_command() -> None:
     configure_logging()
     tracing.configure_from_env("podium-policy")
     service = composition.policy_service(
-        environment.kafka_settings(), environment.policy_settings(), environment.database_settings()
+        environment.kafka_settings("policy"),
+        environment.policy_settings(),
+        environment.database_settings(),
     )
     asyncio.run(run_services([service]))
 

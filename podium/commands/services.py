@@ -18,16 +18,17 @@ from podium.commands import SERVICES
 
 if TYPE_CHECKING:
     from podium.core.settings import KafkaSettings
+    from topics.acls import Role
 
 
-def _kafka(service_name: str) -> KafkaSettings:
+def _kafka(service_name: str, role: Role) -> KafkaSettings:
     from podium import environment
     from podium.core import tracing
     from podium.core.logs import configure_logging
 
     configure_logging()
     tracing.configure_from_env(service_name)
-    return environment.kafka_settings()
+    return environment.kafka_settings(role)
 
 
 def register(app: typer.Typer) -> None:
@@ -39,7 +40,7 @@ def register(app: typer.Typer) -> None:
         from podium.core.lifecycle import run_services
         from podium.core.settings import load_settings
 
-        kafka = _kafka("podium-dispatcher")
+        kafka = _kafka("podium-dispatcher", "dispatcher")
         settings = load_settings(DispatcherSettings)
         role = composition.DispatcherRole(kafka, settings)
         asyncio.run(run_services([role], grace_s=settings.grace_s + 5))
@@ -64,7 +65,7 @@ def register(app: typer.Typer) -> None:
         from podium.core.lifecycle import run_services
         from podium.core.settings import load_settings
 
-        kafka = _kafka(f"podium-actor-{agent}")
+        kafka = _kafka(f"podium-actor-{agent}", "actor")
         settings = load_settings(ActorSettings)
         if max_in_flight is not None:
             settings = settings.model_copy(update={"max_in_flight": max_in_flight})
@@ -79,7 +80,7 @@ def register(app: typer.Typer) -> None:
         from podium.core.settings import load_settings
         from scheduler.settings import SchedulerSettings
 
-        kafka = _kafka("podium-scheduler")
+        kafka = _kafka("podium-scheduler", "scheduler")
         settings = load_settings(SchedulerSettings)
         role = composition.SchedulerRole(kafka, settings)
         asyncio.run(run_services([role], grace_s=settings.grace_s + 5))
@@ -88,10 +89,10 @@ def register(app: typer.Typer) -> None:
     def dev() -> None:
         """Run everything in one process: dispatcher, an actor per applied agent, policy, ledger."""
         from actors.settings import ActorSettings
-        from podium import composition
+        from podium import composition, environment
         from podium.core.lifecycle import run_services
         from podium.core.settings import load_settings
 
-        kafka = _kafka("podium-dev")
-        role = composition.dev_role(kafka)
+        kafka = _kafka("podium-dev", "actor")
+        role = composition.dev_role(kafka, environment.kafka_settings)
         asyncio.run(run_services([role], grace_s=load_settings(ActorSettings).grace_s + 5))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import logging
+import os
 import re
 import shutil
 import tempfile
@@ -15,6 +16,8 @@ from pathlib import Path
 
 from aiokafka.client import AIOKafkaClient
 
+from podium.core.settings import KafkaSettings
+from podium.stack import credentials
 from podium.stack._processes import (
     StackError,
     cmdline,
@@ -27,6 +30,7 @@ from podium.stack._processes import (
 )
 from podium.stack._settings import StackSettings
 from podium.stack.state import KafkaProcess, stack_dir
+from topics.kafka import connection_options
 
 log = logging.getLogger(__name__)
 
@@ -108,18 +112,43 @@ def _copy_dependencies(
     )
 
 
-def _server_properties(settings: StackSettings, data: Path) -> str:
+def _server_properties(settings: StackSettings, data: Path, passwords: dict[str, str]) -> str:
+    """SASL/SCRAM-SHA-512 on the client listener, SASL/PLAIN on the controller's (a PLAINTEXT
+    controller listener would make `User:ANONYMOUS` a super user), the standard authorizer,
+    and no access where no ACL grants it. The first line changes with any password, so that
+    new credentials mean new storage (the SCRAM users are written when it is formatted)."""
     port, cport = settings.kafka_port, settings.kafka_controller_port
+    admin, ctl = credentials.ADMIN_USER, credentials.CONTROLLER_USER
+    scram = (
+        "org.apache.kafka.common.security.scram.ScramLoginModule required "
+        f'username="{admin}" password="{passwords[admin]}";'
+    )
+    plain = (
+        "org.apache.kafka.common.security.plain.PlainLoginModule required "
+        f'username="{ctl}" password="{passwords[ctl]}" user_{ctl}="{passwords[ctl]}";'
+    )
     return "\n".join(
         [
+            f"# credentials {credentials.fingerprint(passwords)}",
             "process.roles=broker,controller",
             "node.id=1",
             f"controller.quorum.bootstrap.servers=127.0.0.1:{cport}",
-            f"listeners=PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{cport}",
-            f"advertised.listeners=PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{cport}",
+            f"listeners=SASL_PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{cport}",
+            f"advertised.listeners=SASL_PLAINTEXT://127.0.0.1:{port},"
+            f"CONTROLLER://127.0.0.1:{cport}",
             "controller.listener.names=CONTROLLER",
-            "inter.broker.listener.name=PLAINTEXT",
-            "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+            "inter.broker.listener.name=SASL_PLAINTEXT",
+            "listener.security.protocol.map=SASL_PLAINTEXT:SASL_PLAINTEXT,"
+            "CONTROLLER:SASL_PLAINTEXT",
+            f"sasl.enabled.mechanisms={credentials.SASL_MECHANISM}",
+            f"sasl.mechanism.inter.broker.protocol={credentials.SASL_MECHANISM}",
+            f"listener.name.sasl_plaintext.scram-sha-512.sasl.jaas.config={scram}",
+            "sasl.mechanism.controller.protocol=PLAIN",
+            "listener.name.controller.sasl.enabled.mechanisms=PLAIN",
+            f"listener.name.controller.plain.sasl.jaas.config={plain}",
+            "authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+            f"super.users=User:{admin};User:{ctl}",
+            "allow.everyone.if.no.acl.found=false",
             f"log.dirs={data}",
             "num.partitions=3",
             "offsets.topic.replication.factor=1",
@@ -165,11 +194,16 @@ def start(settings: StackSettings) -> KafkaProcess:
     data = home / "data"
     home.mkdir(parents=True, exist_ok=True)
     properties = home / "server.properties"
-    text = _server_properties(settings, data)
+    passwords = credentials.ensure_kafka_credentials()
+    text = _server_properties(settings, data, passwords)
     if properties.exists() and properties.read_text() != text and data.exists():
-        # The quorum's address is written into the formatted storage: new ports, new storage.
+        # The quorum's address and the SCRAM users are written into the formatted storage:
+        # new ports or credentials, new storage.
         shutil.rmtree(data)
-    properties.write_text(text)
+    fd = os.open(properties, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # holds passwords
+    with os.fdopen(fd, "w") as handle:
+        handle.write(text)
+    properties.chmod(0o600)
     classpath = f"{libs}/*"
     if not (data / "meta.properties").exists():
         run(
@@ -184,6 +218,14 @@ def start(settings: StackSettings) -> KafkaProcess:
                 _cluster_id(),
                 "-c",
                 properties,
+                *(
+                    arg
+                    for user in credentials.kafka_users()
+                    for arg in (
+                        "--add-scram",
+                        f"{credentials.SASL_MECHANISM}=[name={user},password={passwords[user]}]",
+                    )
+                ),
             ],
             what="formatting Kafka's storage (kafka.tools.StorageTool format)",
             timeout=120,
@@ -217,6 +259,7 @@ def start(settings: StackSettings) -> KafkaProcess:
         controller_port=settings.kafka_controller_port,
         version=settings.kafka_version,
         data_dir=str(data),
+        sasl=True,
     )
     wait_ready(process, timeout=settings.ready_timeout_s)
     return process
@@ -233,7 +276,7 @@ def wait_ready(process: KafkaProcess, *, timeout: float) -> None:
                 f"{home / 'server.log'} and {home / 'console.log'}: "
                 f"{tail(home / 'console.log', 5)} {tail(home / 'server.log', 5)}"
             )
-        if port_open(process.port) and metadata_ok(process.bootstrap):
+        if port_open(process.port) and metadata_ok(admin_settings(process)):
             return
         if time.monotonic() > deadline:
             raise StackError(
@@ -243,11 +286,17 @@ def wait_ready(process: KafkaProcess, *, timeout: float) -> None:
         time.sleep(0.5)
 
 
-def metadata_ok(bootstrap: str) -> bool:
-    """True when a client's metadata request to `bootstrap` succeeds and names a broker."""
+def admin_settings(process: KafkaProcess) -> KafkaSettings:
+    """The stack's broker as its admin (super user)."""
+    return credentials.client_settings(process.bootstrap, credentials.ADMIN_USER)
+
+
+def metadata_ok(kafka: KafkaSettings) -> bool:
+    """True when a client's metadata request (with `kafka`'s credentials) succeeds and names a
+    broker."""
 
     async def probe() -> bool:
-        client = AIOKafkaClient(bootstrap_servers=bootstrap, request_timeout_ms=5000)
+        client = AIOKafkaClient(**connection_options(kafka), request_timeout_ms=5000)
         try:
             await client.bootstrap()
             return bool(client.cluster.brokers())

@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import fcntl
+import os
 import secrets
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 
-from podium.stack import _kafka, _postgres
+from podium.stack import _kafka, _postgres, credentials
 from podium.stack._processes import cmdline, require_binary, terminate_group
 from podium.stack._settings import StackSettings
-from podium.stack.state import StackState, load_state, save_state, stack_dir
+from podium.stack.state import KafkaProcess, StackState, load_state, save_state, stack_dir
+from topics.acl_admin import create_acls
+from topics.acls import ROLES, acl_bindings
+from topics.names import TopicNames
 
 Progress = Callable[[str], AbstractContextManager[object]]
 """Shows a long wait (e.g. `rich.console.Console.status`); does nothing by default."""
@@ -77,7 +83,7 @@ def _up(settings: StackSettings, progress: Progress) -> UpReport:
             state.postgres = _postgres.start(settings)
         started_postgres = True
     save_state(state)
-    if state.kafka is None or not _kafka.is_running(state.kafka):
+    if state.kafka is None or not state.kafka.sasl or not _kafka.is_running(state.kafka):
         if state.kafka is not None:
             _stop_kafka(state, settings)
         if not _kafka.libs_dir(settings).is_dir():
@@ -86,11 +92,33 @@ def _up(settings: StackSettings, progress: Progress) -> UpReport:
         with progress(f"Starting Kafka {settings.kafka_version}..."):
             state.kafka = _kafka.start(settings)
         started_kafka = True
-    elif not _kafka.metadata_ok(state.kafka.bootstrap):
+    elif not _kafka.metadata_ok(_kafka.admin_settings(state.kafka)):
         with progress("Waiting for Kafka to answer..."):
             _kafka.wait_ready(state.kafka, timeout=settings.ready_timeout_s)
     save_state(state)
+    _grant_roles(state.kafka)
     return UpReport(state=state, started_kafka=started_kafka, started_postgres=started_postgres)
+
+
+def acl_prefixes() -> list[str]:
+    """The topic prefixes the stack's roles are granted: `podium`, and `PODIUM_KAFKA_TOPIC_PREFIX`
+    when it is set."""
+    return sorted({"podium", os.environ.get("PODIUM_KAFKA_TOPIC_PREFIX") or "podium"})
+
+
+def _grant_roles(kafka: KafkaProcess) -> None:
+    """Every role's ACLs (`topics.acls`) for its principal, as the admin; idempotent."""
+    admin = _kafka.admin_settings(kafka)
+    bindings = [
+        binding
+        for prefix in acl_prefixes()
+        for role in ROLES
+        for binding in acl_bindings(
+            role, TopicNames(prefix), f"User:{credentials.kafka_username(role)}"
+        )
+    ]
+    with ThreadPoolExecutor(max_workers=1) as pool:  # inside or outside a running event loop
+        pool.submit(asyncio.run, create_acls(admin, bindings)).result()
 
 
 def _require_binaries(settings: StackSettings) -> None:

@@ -22,6 +22,8 @@ class KafkaProcess(msgspec.Struct, kw_only=True):
     controller_port: int
     version: str
     data_dir: str
+    sasl: bool = False
+    """SASL/SCRAM and ACLs on (a broker recorded without them is restarted by `up`)."""
 
 
 class PostgresProcess(msgspec.Struct, kw_only=True):

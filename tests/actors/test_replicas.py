@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from tests.actors.conftest import ROOT, VERIFY_KEYS, Runtime
-from tests.helpers import consume_decoded, wait_until
+from tests.helpers import consume_decoded, kafka_env, wait_until
 from topics.messages import Step, TaskCompleted
 
 pytestmark = [pytest.mark.integration, pytest.mark.faults]
@@ -29,9 +29,7 @@ def start_replica(rt: Runtime, agent: str, log: Path) -> subprocess.Popen[bytes]
     """`podium actor AGENT` in its own process; its output goes to `log`."""
     env = {
         **os.environ,
-        "PODIUM_KAFKA_BOOTSTRAP": rt.kafka.bootstrap,
-        "PODIUM_KAFKA_TOPIC_PREFIX": rt.kafka.topic_prefix,
-        "PODIUM_KAFKA_PARTITIONS": str(rt.kafka.partitions),
+        **kafka_env(rt.kafka),
         "PODIUM_POLICY_VERIFY_KEYS": VERIFY_KEYS,
         "PODIUM_ACTOR_SESSION_TIMEOUT_MS": "6000",
         "PODIUM_ACTOR_GRACE_S": "3",

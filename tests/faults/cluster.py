@@ -34,6 +34,7 @@ from podium.core.lifecycle import READY_LINE
 from podium.core.settings import KafkaSettings
 from tests.conftest import ROOT
 from tests.helpers import (
+    kafka_env,
     key_pair,
     kill_child,
     scaled,
@@ -74,9 +75,7 @@ class Cluster:
         env.update(
             {
                 "PODIUM_STACK_DIR": str(self.home),
-                "PODIUM_KAFKA_BOOTSTRAP": self.kafka.bootstrap,
-                "PODIUM_KAFKA_TOPIC_PREFIX": self.kafka.topic_prefix,
-                "PODIUM_KAFKA_PARTITIONS": str(self.kafka.partitions),
+                **kafka_env(self.kafka),
                 "PODIUM_DATABASE_URL": self.database_url,
                 "PODIUM_POLICY_SIGNING_KEY": SIGNING_KEY,
                 "PODIUM_POLICY_VERIFY_KEYS": VERIFY_KEYS,

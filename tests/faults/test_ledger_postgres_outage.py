@@ -35,7 +35,7 @@ from podium.stack import _postgres as postgres
 from podium.stack._processes import tail
 from podium.stack.state import STATE_DIR_ENV
 from tests.conftest import ROOT
-from tests.helpers import scaled, start_child, stop_children, wait_for_line
+from tests.helpers import kafka_env, scaled, start_child, stop_children, wait_for_line
 from tests.ledger.conftest import task_events
 from topics.codec import encode
 from topics.kafka import ensure_topics, make_producer
@@ -172,9 +172,7 @@ async def test_ledger_waits_for_postgres_and_catches_up(
         **os.environ,
         STATE_DIR_ENV: str(pg.home),  # never the shared stack's state file
         "PODIUM_DATABASE_URL": pg.dsn,
-        "PODIUM_KAFKA_BOOTSTRAP": kafka_settings.bootstrap,
-        "PODIUM_KAFKA_TOPIC_PREFIX": kafka_settings.topic_prefix,
-        "PODIUM_KAFKA_PARTITIONS": str(kafka_settings.partitions),
+        **kafka_env(kafka_settings),
         "PODIUM_LEDGER_SCHEMA": SCHEMA,
         "PODIUM_LEDGER_API_PORT": "0",
         "PODIUM_LEDGER_BATCH_SIZE": "500",

@@ -10,7 +10,7 @@ from aiokafka import AIOKafkaProducer
 from podium.core.settings import KafkaSettings
 from tests.helpers import consume_until
 from topics.codec import MalformedMessage, decode
-from topics.kafka import ensure_topics
+from topics.kafka import connection_options, ensure_topics
 from topics.messages import SCHEMA_VERSION, TaskRequested
 from topics.names import TopicNames
 
@@ -26,7 +26,7 @@ async def test_raw_aiokafka_producer_hand_written_json_is_accepted(
     kafka_settings: KafkaSettings, topic_names: TopicNames
 ) -> None:
     await ensure_topics(kafka_settings, [topic_names.tasks])
-    producer = AIOKafkaProducer(bootstrap_servers=kafka_settings.bootstrap)
+    producer = AIOKafkaProducer(**connection_options(kafka_settings))
     try:
         await producer.start()
         for raw in HAND_WRITTEN:

@@ -21,7 +21,7 @@ from ledger.settings import LedgerSettings
 from podium import composition
 from podium.cli import app
 from podium.core.settings import DatabaseSettings, KafkaSettings
-from tests.helpers import wait_until
+from tests.helpers import kafka_env, wait_until
 from tests.ledger.conftest import task_events
 from topics.codec import encode
 from topics.kafka import ensure_topics, make_producer
@@ -239,8 +239,8 @@ async def test_audit_verify_command_exits_1_naming_the_problem(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("PODIUM_DATABASE_URL", database_url)
-    monkeypatch.setenv("PODIUM_KAFKA_BOOTSTRAP", anchored.kafka.bootstrap)
-    monkeypatch.setenv("PODIUM_KAFKA_TOPIC_PREFIX", anchored.kafka.topic_prefix)
+    for name, value in kafka_env(anchored.kafka).items():
+        monkeypatch.setenv(name, value)
     monkeypatch.setenv("PODIUM_LEDGER_SCHEMA", pg_schema)
     monkeypatch.setenv("PODIUM_LEDGER_ANCHOR_PUBLIC_KEY", public_hex(anchored.key.public_key()))
     runner = CliRunner()

@@ -1,0 +1,98 @@
+"""The local stack's credentials: a SCRAM user per service role, the broker's admin, PostgreSQL.
+
+Each password is a file of its own under `<stack dir>/secrets/` (folder 0700, files 0600), made
+once by `podium stack up`. The composition root (`podium.environment`) reads them to give each
+role its own principal on the local stack; a service elsewhere takes its credentials from its
+settings (`PODIUM_KAFKA_SASL_USERNAME`, `PODIUM_KAFKA_SASL_PASSWORD(_FILE)`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import secrets
+from pathlib import Path
+
+from podium.core.settings import KafkaSettings
+from podium.stack.state import stack_dir
+from topics.acls import ROLES, Role
+
+ADMIN_USER = "podium-admin"
+"""The broker's own principal (inter-broker traffic) and the stack's admin: the only super user
+besides the controller, used to create the ACLs and by the tests' fixtures."""
+CONTROLLER_USER = "controller"
+"""The KRaft controller listener's SASL/PLAIN user (the controller quorum only)."""
+POSTGRES_USER = "postgres"
+SASL_MECHANISM = "SCRAM-SHA-512"
+
+
+def kafka_username(role: Role) -> str:
+    return f"podium-{role}"
+
+
+def kafka_users() -> list[str]:
+    """Every SCRAM user of the stack: the admin, then one per role."""
+    return [ADMIN_USER, *(kafka_username(role) for role in ROLES)]
+
+
+def secrets_dir() -> Path:
+    return stack_dir() / "secrets"
+
+
+def password_file(user: str) -> Path:
+    return secrets_dir() / f"{user}.password"
+
+
+def postgres_password_file() -> Path:
+    return secrets_dir() / "postgres.password"
+
+
+def _ensure(path: Path) -> str:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.parent.chmod(0o700)
+    if path.exists():
+        return path.read_text().strip()
+    value = secrets.token_hex(24)  # hex: safe inside JAAS and --add-scram syntax
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(value + "\n")
+    return value
+
+
+def ensure_kafka_credentials() -> dict[str, str]:
+    """user -> password for every Kafka user of the stack (the controller's too), made when
+    missing."""
+    users = [CONTROLLER_USER, *kafka_users()]
+    return {user: _ensure(password_file(user)) for user in users}
+
+
+def ensure_postgres_password() -> str:
+    return _ensure(postgres_password_file())
+
+
+def fingerprint(passwords: dict[str, str]) -> str:
+    """Changes when any password changes (the broker's storage is then formatted anew)."""
+    text = "\n".join(f"{user}={passwords[user]}" for user in sorted(passwords))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def read_password(user: str) -> str | None:
+    path = password_file(user)
+    return path.read_text().strip() if path.exists() else None
+
+
+def client_settings(bootstrap: str, user: str, **fields: object) -> KafkaSettings:
+    """`KafkaSettings` for the stack's broker as `user` (SASL_PLAINTEXT, SCRAM-SHA-512)."""
+    password = read_password(user)
+    if password is None:
+        raise FileNotFoundError(
+            f"{password_file(user)} is missing: run `podium stack up` to make the stack's users"
+        )
+    return KafkaSettings(
+        bootstrap=bootstrap,
+        security_protocol="SASL_PLAINTEXT",
+        sasl_mechanism=SASL_MECHANISM,
+        sasl_username=user,
+        sasl_password=password,
+        **fields,  # type: ignore[arg-type]
+    )
