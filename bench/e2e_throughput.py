@@ -38,14 +38,13 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
 
 from manifests.apply import apply_paths
 from podium import environment
 from podium.core.settings import KafkaSettings
 from policy_service.keys import generate
 from topics.codec import encode, headers_for
-from topics.kafka import ensure_topics, make_consumer, make_producer
+from topics.kafka import ensure_topics, make_admin, make_consumer, make_producer
 from topics.messages import TaskRequested, utcnow
 from topics.names import TopicNames
 
@@ -307,7 +306,7 @@ async def run_podium(
 
 
 async def cleanup(kafka: KafkaSettings, prefixes: list[str]) -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=kafka.bootstrap)
+    admin = make_admin(kafka)
     try:
         await admin.start()
         mine = [t for t in await admin.list_topics() if t.split(".")[0] in prefixes]

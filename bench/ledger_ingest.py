@@ -17,7 +17,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
-from aiokafka.admin import AIOKafkaAdminClient
 
 from ledger.migrate import migrate
 from ledger.plan import incoming, plan_batch
@@ -28,7 +27,7 @@ from ledger.store import STORED_COLUMNS, create_pool
 from podium import environment
 from podium.core.settings import DatabaseSettings, KafkaSettings
 from topics.codec import encode
-from topics.kafka import ensure_topics, make_producer
+from topics.kafka import ensure_topics, make_admin, make_producer
 from topics.messages import Event, ModelCalledData, StepStartedData, ToolCalledData, event
 from topics.names import TopicNames
 
@@ -199,7 +198,7 @@ async def ingest(
     finally:
         await drop_schema(dsn, ledger_schema)
         await drop_schema(dsn, raw_schema)
-        admin = AIOKafkaAdminClient(bootstrap_servers=kafka.bootstrap)
+        admin = make_admin(kafka)
         try:
             await admin.start()
             await admin.delete_topics(

@@ -31,7 +31,6 @@ from collections.abc import Awaitable, Callable
 
 import asyncpg
 from aiokafka import TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
 
 from manifests.loader import build, parse_text
 from podium import composition, environment
@@ -42,7 +41,7 @@ from policy_service.rules import rules_from_resources
 from policy_service.rules_source import StaticRules
 from policy_service.settings import PolicySettings
 from topics.codec import HEADER_CORRELATION_ID, HEADER_REPLY_TO, header
-from topics.kafka import ensure_topics, make_consumer, make_producer
+from topics.kafka import ensure_topics, make_admin, make_consumer, make_producer
 from topics.messages import Action
 from topics.names import TopicNames
 
@@ -292,7 +291,7 @@ async def main(requests: int, concurrent_requests: int) -> None:
 
 
 async def _cleanup(kafka: KafkaSettings, prefix: str, dsn: str, schema: str) -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=kafka.bootstrap)
+    admin = make_admin(kafka)
     try:
         await admin.start()
         mine = [t for t in await admin.list_topics() if t.startswith(f"{prefix}.")]
