@@ -119,7 +119,7 @@ async def raw_hop(kafka: KafkaSettings, source: str, target: str, group: str) ->
 
 
 async def raw_chain(prefix: str) -> None:
-    kafka = environment.kafka_settings()
+    kafka = environment.admin_kafka_settings()
     topics = raw_topics(prefix)
     await asyncio.gather(
         *(raw_hop(kafka, topics[i], topics[i + 1], f"{prefix}.raw{i}") for i in range(3))
@@ -317,7 +317,7 @@ async def cleanup(kafka: KafkaSettings, prefixes: list[str]) -> None:
 
 
 async def main(args: argparse.Namespace) -> None:
-    kafka = environment.kafka_settings()
+    kafka = environment.admin_kafka_settings()
     database = environment.database_settings()
     home = Path(tempfile.mkdtemp(prefix="podium-bench-e2e-"))
     env = {

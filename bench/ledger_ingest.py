@@ -299,7 +299,7 @@ async def main() -> None:
     parser.add_argument("--stored", type=int, default=1_000_000)
     parser.add_argument("--queries", type=int, default=400)
     args = parser.parse_args()
-    kafka = environment.kafka_settings()
+    kafka = environment.admin_kafka_settings()
     dsn = environment.database_settings().url
     p95 = await spend_p95(args, dsn)
     ratio, rate = await ingest(args, kafka, dsn)

@@ -204,7 +204,7 @@ def report(label: str, latencies: list[float], rps: float) -> None:
 
 
 async def main(requests: int, concurrent_requests: int) -> None:
-    base = environment.kafka_settings()
+    base = environment.admin_kafka_settings()
     prefix = f"bench{uuid.uuid4().hex[:8]}"
     kafka = base.model_copy(update={"topic_prefix": prefix})
     names = TopicNames(prefix)

@@ -71,6 +71,18 @@ def kafka_settings(role: Role = "operator") -> KafkaSettings:
     return load_settings(KafkaSettings, **defaults)
 
 
+def admin_kafka_settings() -> KafkaSettings:
+    """On the local stack (no SASL variable set), its admin: a super user, for tools that make
+    topics under prefixes of their own (the benchmarks); elsewhere `kafka_settings()`."""
+    settings = kafka_settings()
+    state = load_state()
+    if settings.sasl_username == credentials.kafka_username("operator") and state.kafka:
+        password = credentials.read_password(credentials.ADMIN_USER)
+        if password is not None:
+            return settings.with_credentials(credentials.ADMIN_USER, password)
+    return settings
+
+
 def database_settings() -> DatabaseSettings:
     state = load_state()
     defaults = {"url": state.postgres.dsn} if state.postgres else {}
