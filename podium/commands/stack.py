@@ -49,7 +49,7 @@ def up_command(
     postgres_port: PostgresPort = None,
 ) -> None:
     """Start Kafka and PostgreSQL (idempotent: what runs already is reported, not restarted)."""
-    from podium.stack import state_file, up
+    from podium.stack import masked_dsn, state_file, up
 
     settings = _settings(
         kafka_port=kafka_port,
@@ -66,7 +66,8 @@ def up_command(
         soft_wrap=True,
     )
     console.print(
-        f"PostgreSQL: {verb[report.started_postgres]} (pid {pg.pid})  dsn [bold]{pg.dsn}[/bold]",
+        f"PostgreSQL: {verb[report.started_postgres]} (pid {pg.pid})  "
+        f"dsn [bold]{masked_dsn(pg.dsn)}[/bold]",
         soft_wrap=True,
     )
     console.print(f"state: {state_file()}", style="dim")

@@ -4,6 +4,7 @@
 Everything lives in `stack_dir()` (`.podium/`, or `PODIUM_STACK_DIR`), recorded in its state file.
 """
 
+from podium.stack._postgres import masked as masked_dsn
 from podium.stack._processes import StackError
 from podium.stack._settings import KAFKA_VERSION, StackSettings
 from podium.stack._stack import ComponentStatus, UpReport, down, status, up
@@ -18,6 +19,7 @@ __all__ = [
     "UpReport",
     "down",
     "load_state",
+    "masked_dsn",
     "save_state",
     "stack_dir",
     "state_file",

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import os
 import pwd
+import re
 import shutil
 import time
 from pathlib import Path
 
+from podium.stack import credentials
 from podium.stack._processes import StackError, cmdline, pid_alive, port_open, require_binary, run
 from podium.stack._settings import StackSettings
 from podium.stack.state import PostgresProcess, stack_dir
@@ -66,7 +68,25 @@ def _prepare_home(settings: StackSettings) -> Path:
 
 
 def dsn(settings: StackSettings) -> str:
-    return f"postgresql://postgres@127.0.0.1:{settings.postgres_port}/{settings.postgres_database}"
+    """The DSN of the stack's database, with the password of its `postgres` user."""
+    password = credentials.ensure_postgres_password()
+    return (
+        f"postgresql://{credentials.POSTGRES_USER}:{password}@127.0.0.1:"
+        f"{settings.postgres_port}/{settings.postgres_database}"
+    )
+
+
+def masked(dsn: str) -> str:
+    """`dsn` without its password, for display."""
+    return re.sub(r"^(postgresql://[^:@/]+):[^@]*@", r"\1:***@", dsn)
+
+
+def _password_auth(data: Path) -> bool:
+    try:
+        hba = (data / "pg_hba.conf").read_text()
+    except OSError:
+        return False
+    return "scram-sha-256" in hba and " trust" not in hba
 
 
 def postmaster_pid(data: Path) -> int | None:
@@ -103,25 +123,40 @@ def start(settings: StackSettings) -> PostgresProcess:
     initdb, pg_ctl = binary("initdb"), binary("pg_ctl")
     home = _prepare_home(settings)
     data = home / "data"
+    password = credentials.ensure_postgres_password()
+    if (data / "PG_VERSION").exists() and not _password_auth(data):
+        # A cluster from before passwords (trust): a development cluster, made anew.
+        stop(data, settings)
+        shutil.rmtree(data)
     if not (data / "PG_VERSION").exists():
         if data.exists():
             shutil.rmtree(data)
-        run(
-            [
-                *_as_user(settings),
-                initdb,
-                "-D",
-                data,
-                "-A",
-                "trust",
-                "-U",
-                "postgres",
-                "-E",
-                "UTF8",
-                "--locale=C",
-            ],
-            what="initdb",
-        )
+        pwfile = home / ".pwfile"  # read by initdb as the server's user, removed at once
+        fd = os.open(pwfile, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(password + "\n")
+        if os.geteuid() == 0:
+            user = pwd.getpwnam(settings.postgres_user)
+            os.chown(pwfile, user.pw_uid, user.pw_gid)
+        try:
+            run(
+                [
+                    *_as_user(settings),
+                    initdb,
+                    "-D",
+                    data,
+                    "--auth=scram-sha-256",
+                    f"--pwfile={pwfile}",
+                    "-U",
+                    credentials.POSTGRES_USER,
+                    "-E",
+                    "UTF8",
+                    "--locale=C",
+                ],
+                what="initdb",
+            )
+        finally:
+            pwfile.unlink(missing_ok=True)
     pid = postmaster_pid(data)
     if pid is not None and pid_alive(pid) and "postgres" in cmdline(pid):
         # A server of this data folder runs already (perhaps on another port): stop it first.
@@ -168,6 +203,7 @@ def _create_database(settings: StackSettings) -> None:
     psql = binary("psql")
     name = settings.postgres_database
     connect = ["-h", "127.0.0.1", "-p", str(settings.postgres_port), "-U", "postgres"]
+    env = {**os.environ, "PGPASSWORD": credentials.ensure_postgres_password()}
     exists = run(
         [
             psql,
@@ -178,9 +214,10 @@ def _create_database(settings: StackSettings) -> None:
             f"SELECT 1 FROM pg_database WHERE datname = '{name}'",
         ],
         what="psql",
+        env=env,
     )
     if exists.strip() != "1":
-        run([binary("createdb"), *connect, name], what=f"createdb {name}")
+        run([binary("createdb"), *connect, name], what=f"createdb {name}", env=env)
 
 
 def stop(data: Path, settings: StackSettings) -> None:

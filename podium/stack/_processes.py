@@ -8,7 +8,7 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from podium.core.errors import PodiumError
@@ -37,7 +37,13 @@ def require_binary(name: str, *, package: str, extra_dirs: Sequence[Path] = ()) 
     )
 
 
-def run(args: Sequence[str | Path], *, what: str, timeout: float = 300.0) -> str:
+def run(
+    args: Sequence[str | Path],
+    *,
+    what: str,
+    timeout: float = 300.0,
+    env: Mapping[str, str] | None = None,
+) -> str:
     """Run a command to completion; its output goes into the error when it fails."""
     try:
         done = subprocess.run(
@@ -48,6 +54,7 @@ def run(args: Sequence[str | Path], *, what: str, timeout: float = 300.0) -> str
             timeout=timeout,
             start_new_session=True,
             check=False,
+            env=env,
         )
     except subprocess.TimeoutExpired as exc:
         raise StackError(f"{what} did not finish within {timeout:.0f} s") from exc

@@ -78,7 +78,8 @@ def _up(settings: StackSettings, progress: Progress) -> UpReport:
     if state.ledger_anchor_key is None:
         state.ledger_anchor_key = secrets.token_hex(32)  # any 32 bytes are an Ed25519 seed
     started_kafka = started_postgres = False
-    if state.postgres is None or not _postgres.is_running(state.postgres):
+    stale = state.postgres is not None and state.postgres.dsn != _postgres.dsn(settings)
+    if state.postgres is None or stale or not _postgres.is_running(state.postgres):
         with progress("Starting PostgreSQL..."):
             state.postgres = _postgres.start(settings)
         started_postgres = True
@@ -150,7 +151,7 @@ def status() -> list[ComponentStatus]:
             running=pg is not None and _postgres.is_running(pg),
             pid=pg.pid if pg else None,
             port=pg.port if pg else None,
-            address=pg.dsn if pg else None,
+            address=_postgres.masked(pg.dsn) if pg else None,
         )
     )
     return rows

@@ -100,7 +100,9 @@ async def private_postgres() -> AsyncIterator[PrivatePostgres]:
     settings = StackSettings(
         postgres_port=_free_port(), ready_timeout_s=scaled(60), stop_timeout_s=30
     )
-    cluster = PrivatePostgres(settings, home, home / "postgres" / "data", postgres.dsn(settings))
+    with _stack_dir(home):  # its password is in its own folder
+        dsn = postgres.dsn(settings)
+    cluster = PrivatePostgres(settings, home, home / "postgres" / "data", dsn)
     try:
         await asyncio.to_thread(cluster.start)
         yield cluster

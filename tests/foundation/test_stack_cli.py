@@ -94,7 +94,7 @@ def test_up_twice_status_and_down_leave_nothing_behind(own_stack: dict[str, str]
     first = _podium(own_stack, "stack", "up")
     assert "Kafka 4.1.1: started" in first
     assert f"127.0.0.1:{own_stack['PODIUM_STACK_KAFKA_PORT']}" in first
-    dsn = f"postgresql://postgres@127.0.0.1:{own_stack['PODIUM_STACK_POSTGRES_PORT']}/podium"
+    dsn = f"postgresql://postgres:***@127.0.0.1:{own_stack['PODIUM_STACK_POSTGRES_PORT']}/podium"
     assert dsn in first.replace("\n", "")
 
     second = _podium(own_stack, "stack", "up")
