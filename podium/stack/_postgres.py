@@ -125,9 +125,11 @@ def start(settings: StackSettings) -> PostgresProcess:
     data = home / "data"
     password = credentials.ensure_postgres_password()
     if (data / "PG_VERSION").exists() and not _password_auth(data):
-        # A cluster from before passwords (trust): a development cluster, made anew.
+        # A cluster from before passwords (trust): a development cluster, made anew. The API
+        # token `podium token create --save` kept lived in it.
         stop(data, settings)
         shutil.rmtree(data)
+        (stack_dir() / "api-token").unlink(missing_ok=True)
     if not (data / "PG_VERSION").exists():
         if data.exists():
             shutil.rmtree(data)
