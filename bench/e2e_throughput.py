@@ -322,7 +322,7 @@ async def main(args: argparse.Namespace) -> None:
     home = Path(tempfile.mkdtemp(prefix="podium-bench-e2e-"))
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("PODIUM_")},
-        "PODIUM_KAFKA_BOOTSTRAP": kafka.bootstrap,
+        **kafka.as_env(),  # the stack's admin: the benchmark's topics have prefixes of their own
         "PODIUM_DATABASE_URL": database.url,
         "PODIUM_POLICY_SIGNING_KEY": SIGNING_KEY,
         "PODIUM_POLICY_VERIFY_KEYS": VERIFY_KEYS,

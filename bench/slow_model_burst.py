@@ -154,7 +154,7 @@ spec:
 
 
 async def main(args: argparse.Namespace) -> None:
-    kafka = environment.kafka_settings()
+    kafka = environment.admin_kafka_settings()
     database = environment.database_settings()
     home = Path(tempfile.mkdtemp(prefix="podium-bench-burst-"))
     model = SlowModel(args.latency)
@@ -164,8 +164,7 @@ async def main(args: argparse.Namespace) -> None:
     names = TopicNames(prefix)
     env = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "PODIUM_KAFKA_BOOTSTRAP": kafka.bootstrap,
-        "PODIUM_KAFKA_TOPIC_PREFIX": prefix,
+        **pkafka.as_env(),  # the stack's admin: the benchmark's topics have a prefix of its own
         "PODIUM_DATABASE_URL": database.url,
         "PODIUM_POLICY_SIGNING_KEY": SIGNING_KEY,
         "PODIUM_POLICY_VERIFY_KEYS": VERIFY_KEYS,

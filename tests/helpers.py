@@ -54,19 +54,7 @@ from topics.kafka import make_consumer
 def kafka_env(kafka: KafkaSettings) -> dict[str, str]:
     """The `PODIUM_KAFKA_*` variables that make a child process use `kafka`: the cluster, the
     topic prefix, the partitions and the principal (SASL) of the test."""
-    env = {
-        "PODIUM_KAFKA_BOOTSTRAP": kafka.bootstrap,
-        "PODIUM_KAFKA_TOPIC_PREFIX": kafka.topic_prefix,
-        "PODIUM_KAFKA_PARTITIONS": str(kafka.partitions),
-        "PODIUM_KAFKA_SECURITY_PROTOCOL": kafka.security_protocol,
-    }
-    if kafka.sasl_mechanism:
-        env["PODIUM_KAFKA_SASL_MECHANISM"] = kafka.sasl_mechanism
-    if kafka.sasl_username:
-        env["PODIUM_KAFKA_SASL_USERNAME"] = kafka.sasl_username
-    if kafka.sasl_password:
-        env["PODIUM_KAFKA_SASL_PASSWORD"] = kafka.sasl_password
-    return env
+    return kafka.as_env()
 
 
 def key_pair(key_id: str) -> tuple[str, str]:

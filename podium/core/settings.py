@@ -94,6 +94,23 @@ class KafkaSettings(BaseSettings):
             }
         )
 
+    def as_env(self) -> dict[str, str]:
+        """The `PODIUM_KAFKA_*` variables that make a child process use these settings: the
+        cluster, the topic prefix, the partitions and the principal."""
+        env = {
+            "PODIUM_KAFKA_BOOTSTRAP": self.bootstrap,
+            "PODIUM_KAFKA_TOPIC_PREFIX": self.topic_prefix,
+            "PODIUM_KAFKA_PARTITIONS": str(self.partitions),
+            "PODIUM_KAFKA_SECURITY_PROTOCOL": self.security_protocol,
+        }
+        if self.sasl_mechanism:
+            env["PODIUM_KAFKA_SASL_MECHANISM"] = self.sasl_mechanism
+        if self.sasl_username:
+            env["PODIUM_KAFKA_SASL_USERNAME"] = self.sasl_username
+        if self.sasl_password:
+            env["PODIUM_KAFKA_SASL_PASSWORD"] = self.sasl_password
+        return env
+
 
 class DatabaseSettings(BaseSettings):
     """`PODIUM_DATABASE_URL`: the PostgreSQL DSN; defaults to the local stack's cluster."""
