@@ -30,10 +30,8 @@ OFFLINE = [
 
 
 def _env(kafka: KafkaSettings) -> dict[str, str]:
-    return {
-        "PODIUM_KAFKA_BOOTSTRAP": kafka.bootstrap,
-        "PODIUM_KAFKA_TOPIC_PREFIX": kafka.topic_prefix,
-    }
+    """The command line as the test's principal, on the test's prefix."""
+    return kafka.as_env()
 
 
 async def test_apply_twice_then_change(
