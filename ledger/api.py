@@ -12,16 +12,17 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, Literal, Protocol
 
 import asyncpg
-from fastapi import Depends, FastAPI, HTTPException, Query, Request
+from fastapi import Depends, FastAPI, Header, HTTPException, Query, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
 
-from ledger import queries, spend
+from ledger import queries, spend, submit
 from ledger.auth import Principal, Scope, lookup
 from ledger.durations import is_duration, parse_duration
+from topics.messages import TaskRequested, utcnow
 
 API_TITLE = "Podium ledger API"
 
@@ -111,6 +112,7 @@ def require(scope: Scope) -> Callable[[Principal], Awaitable[Principal]]:
 Audit = Annotated[Principal, Depends(require(Scope.AUDIT_READ))]
 Spend = Annotated[Principal, Depends(require(Scope.SPEND_READ))]
 Approve = Annotated[Principal, Depends(require(Scope.APPROVALS_WRITE))]
+Submit = Annotated[Principal, Depends(require(Scope.TASKS_WRITE))]
 Anyone = Annotated[Principal, Depends(principal)]
 Limit = Annotated[int, Query(ge=1, le=1000, description="Page size.")]
 EventLimit = Annotated[int, Query(ge=1, le=5000, description="Page size.")]
@@ -118,8 +120,13 @@ Cursor = Annotated[str | None, Query(description="`next_cursor` of the previous 
 Since = Annotated[str | None, Query(description="RFC 3339 time, or 30m / 24h / 7d back.")]
 
 
-def create_app(pool: asyncpg.Pool, decide: Decider | None = None) -> FastAPI:
-    """The API over a pool whose search_path is the ledger schema."""
+def create_app(
+    pool: asyncpg.Pool,
+    decide: Decider | None = None,
+    submitter: submit.Submitter | None = None,
+) -> FastAPI:
+    """The API over a pool whose search_path is the ledger schema; `submitter` writes the tasks
+    of `POST /v1/tasks` (none: the API refuses them)."""
     app = FastAPI(
         title=API_TITLE,
         version="1",
@@ -177,6 +184,47 @@ def create_app(pool: asyncpg.Pool, decide: Decider | None = None) -> FastAPI:
                 cursor=cursor,
             )
         return _encoded({"items": items, "next_cursor": next_cursor})
+
+    @app.post("/v1/tasks", tags=["tasks"], summary="Submit a task", status_code=202)
+    async def post_task(
+        who: Submit,
+        body: submit.TaskBody,
+        idempotency_key: Annotated[
+            str | None, Header(min_length=1, max_length=200, description="As the body's key.")
+        ] = None,
+    ) -> dict[str, Any]:
+        if (
+            body.idempotency_key is not None
+            and idempotency_key is not None
+            and body.idempotency_key != idempotency_key
+        ):
+            raise HTTPException(400, "the Idempotency-Key header and the body's key differ")
+        key = body.idempotency_key or idempotency_key
+        if submitter is None:
+            raise HTTPException(503, "this ledger cannot submit tasks (no Kafka configured)")
+        task = TaskRequested(
+            task_id=submit.task_id_for(who.name, key),
+            system=body.system,
+            input=body.input,
+            submitted_at=utcnow(),
+            timeout_s=body.timeout_s,
+            submitted_by=f"token:{who.name}",
+        )
+        if key is not None:
+            async with pool.acquire() as conn:
+                earlier = await submit.claim(conn, who.name, key, task.task_id, task.system)
+            if earlier is not None:
+                return {"task_id": earlier, "system": body.system, "duplicate": True}
+        try:
+            await submitter.submit(task)
+        except BaseException as exc:
+            if key is not None:
+                async with pool.acquire() as conn:
+                    await submit.release(conn, who.name, key)
+            if isinstance(exc, submit.SystemUnknown):
+                raise HTTPException(404, str(exc)) from None
+            raise
+        return {"task_id": task.task_id, "system": body.system, "duplicate": False}
 
     @app.get("/v1/tasks/{task_id}", tags=["tasks"], summary="One task, with its output")
     async def get_task(who: Audit, task_id: str) -> dict[str, Any]:

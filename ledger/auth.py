@@ -26,6 +26,7 @@ class Scope(enum.StrEnum):
     AUDIT_READ = "audit:read"
     SPEND_READ = "spend:read"
     APPROVALS_WRITE = "approvals:write"
+    TASKS_WRITE = "tasks:write"
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,6 +20,7 @@ from ledger.ingest import Ingester
 from ledger.migrate import migrate
 from ledger.settings import LedgerSettings
 from ledger.store import create_pool
+from ledger.submit import Submitter
 from podium.core.settings import DatabaseSettings, KafkaSettings
 from topics.names import TopicNames
 
@@ -76,10 +77,12 @@ class LedgerService:
         ingest: bool = True,
         api: bool = True,
         decider: Decider | None = None,
+        submitter: Submitter | None = None,
         on_api_url: Callable[[str], None] | None = None,
         anchor_signer: AnchorSigner | None = None,
     ) -> None:
         """`decider` decides approvals for `POST /v1/approvals/...` (none: the API refuses);
+        `submitter` submits the tasks of `POST /v1/tasks` (none: the API refuses);
         `on_api_url` learns the API's address once it listens (the dev stack records it);
         `anchor_signer` signs the chain heads published to the anchors topic while ingesting
         (none: no anchors; the composition root always gives one)."""
@@ -92,6 +95,7 @@ class LedgerService:
         self.ingest = ingest
         self.api = api
         self.decider = decider
+        self.submitter = submitter
         self.on_api_url = on_api_url
         self.anchor_signer = anchor_signer
         self.ingester: Ingester | None = None
@@ -130,6 +134,8 @@ class LedgerService:
                 else:
                     self.ready.set()
         finally:
+            if self.submitter is not None:
+                await self.submitter.aclose()
             await pool.close()
 
     @staticmethod
@@ -141,7 +147,7 @@ class LedgerService:
 
     async def _serve(self, pool: asyncpg.Pool, stop: asyncio.Event) -> None:
         config = uvicorn.Config(
-            create_app(pool, self.decider),
+            create_app(pool, self.decider, self.submitter),
             host=self.settings.api_host,
             port=self.settings.api_port,
             log_level="warning",

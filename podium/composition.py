@@ -13,6 +13,7 @@ import contextlib
 import logging
 import uuid
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from actors.actor import ActorService
 from actors.catalog_tools import CatalogTools
@@ -22,8 +23,10 @@ from actors.tools import PythonSandbox
 from ledger.api import ApprovalDecided, ApprovalUnknown, Decider
 from ledger.service import LedgerService
 from ledger.settings import LedgerSettings
+from ledger.submit import SystemUnknown
 from manifests.watcher import CatalogWatcher
 from podium import environment
+from podium.core import tracing
 from podium.core.lifecycle import Service, set_when_all
 from podium.core.settings import DatabaseSettings, KafkaSettings, load_settings
 from policy_service.approvals import ApprovalAlreadyDecided, ApprovalNotFound, decide_approval
@@ -39,7 +42,13 @@ from policy_service.settings import (
 from scheduler.service import SchedulerService
 from scheduler.settings import SchedulerSettings
 from topics.acls import Role
+from topics.codec import encode, headers_for
+from topics.kafka import make_producer
+from topics.messages import TaskRequested
 from topics.names import TopicNames
+
+if TYPE_CHECKING:
+    from aiokafka import AIOKafkaProducer
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +69,52 @@ def kafka_decider(kafka: KafkaSettings, names: TopicNames) -> Decider:
             raise ApprovalDecided(str(exc)) from None
 
     return decide
+
+
+class KafkaSubmitter:
+    """Tasks of the ledger API go to the tasks topic, for systems the catalog has applied; the
+    catalog watcher and the producer start at the first submission."""
+
+    def __init__(self, kafka: KafkaSettings, names: TopicNames) -> None:
+        self._kafka = kafka
+        self._names = names
+        self._lock = asyncio.Lock()
+        self._watcher: CatalogWatcher | None = None
+        self._producer: AIOKafkaProducer | None = None
+
+    async def _started(self) -> tuple[CatalogWatcher, AIOKafkaProducer]:
+        async with self._lock:
+            if self._watcher is None:
+                watcher = CatalogWatcher(self._kafka, self._names)
+                await watcher.start()
+                self._watcher = watcher
+            if self._producer is None:
+                producer = make_producer(self._kafka)
+                await producer.start()
+                self._producer = producer
+            return self._watcher, self._producer
+
+    async def submit(self, task: TaskRequested) -> None:
+        watcher, producer = await self._started()
+        if task.system not in watcher.catalog.systems:
+            raise SystemUnknown(
+                f"system {task.system!r} is not applied (apply it with `podium apply`)"
+            )
+        await producer.send_and_wait(
+            self._names.tasks,
+            key=task.task_id.encode(),
+            value=encode(task),
+            headers=headers_for(task, tracing.trace_headers()),
+        )
+
+    async def aclose(self) -> None:
+        async with self._lock:
+            if self._producer is not None:
+                await self._producer.stop()
+                self._producer = None
+            if self._watcher is not None:
+                await self._watcher.stop()
+                self._watcher = None
 
 
 def policy_service(
@@ -100,6 +155,7 @@ def ledger_service(
         kafka,
         ingest=ingest,
         decider=kafka_decider(kafka, environment.topic_names(kafka)),
+        submitter=KafkaSubmitter(kafka, environment.topic_names(kafka)),
         on_api_url=environment.record_api_url if record_api_url else None,
         anchor_signer=environment.anchor_signer(settings) if ingest else None,
     )

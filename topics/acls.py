@@ -129,6 +129,8 @@ def _grants(role: Role, n: TopicNames) -> list[_Grant]:
             _topic(n.ledger_anchors, "READ", "WRITE", "CREATE"),
             _group(n.ledger_group),
             *_approver(n),  # POST /v1/approvals/{id}/approve|deny
+            _topic(n.tasks, "WRITE"),  # POST /v1/tasks
+            *_catalog_reader(n),  # which systems are applied
         ]
     if role == "scheduler":
         return [

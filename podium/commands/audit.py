@@ -111,7 +111,7 @@ def token_create_command(
         typer.Option(
             "--scope",
             metavar="SCOPE",
-            help="audit:read, spend:read or approvals:write (repeat for several).",
+            help="audit:read, spend:read, approvals:write or tasks:write (repeat for several).",
         ),
     ],
     name: Annotated[str, typer.Option("--name", help="Who holds it (shown as decided_by).")] = (

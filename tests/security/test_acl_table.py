@@ -41,7 +41,7 @@ def test_every_binding_is_under_the_prefix_and_names_its_principal() -> None:
 def test_who_writes_each_topic() -> None:
     assert _writers(NAMES.manifests) == {"operator"}
     assert _writers(NAMES.replies("actor-1234")) == {"policy"}
-    assert _writers(NAMES.tasks) == {"operator", "scheduler", "submitter"}
+    assert _writers(NAMES.tasks) == {"operator", "scheduler", "submitter", "ledger"}
     assert _writers(NAMES.policy_requests) == {"actor"}
     assert _writers(NAMES.policy_requests_dlq) == {"policy"}
     assert _writers(NAMES.ledger_anchors) == {"ledger"}
