@@ -1,0 +1,100 @@
+"""The decisions of a TaskWebhook delivery, as pure functions: is it signed by the secret (and
+fresh, where the profile signs a timestamp), what is its event id, what task input it makes, and
+which task id it starts (the same for every delivery of one event)."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from manifests.models.webhooks import TaskWebhook
+
+MAX_BODY_BYTES = 1 << 20
+"""A delivery's body is at most 1 MiB (Orloj's limit too); more is 413."""
+
+
+class DeliveryRefused(ValueError):
+    """The delivery is refused; `status` is the HTTP status to answer."""
+
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
+
+
+def parse_timestamp(value: str) -> datetime:
+    """Unix seconds, Unix milliseconds (over 10^12) or RFC 3339, in UTC."""
+    text = value.strip()
+    try:
+        if text.isascii() and text.isdigit():
+            n = int(text)
+            return datetime.fromtimestamp(n / 1000 if n > 10**12 else n, UTC)
+        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except (ValueError, OverflowError, OSError):
+        raise DeliveryRefused(401, f"the timestamp {value[:40]!r} is not a time") from None
+    if parsed.tzinfo is None:
+        raise DeliveryRefused(401, "the timestamp has no time zone")
+    return parsed.astimezone(UTC)
+
+
+def verify_signature(
+    hook: TaskWebhook, headers: Mapping[str, str], body: bytes, secret: bytes, now: datetime
+) -> None:
+    """Refuse (401) a delivery whose HMAC-SHA256 is not the secret's, or whose signed timestamp
+    is further than `max_skew_seconds` from `now` (the generic profile)."""
+    auth = hook.spec.auth
+    received = headers.get(auth.signature_header.lower(), "").strip()
+    if not received:
+        raise DeliveryRefused(401, f"the signature header {auth.signature_header} is missing")
+    prefix = auth.signature_prefix
+    if prefix:
+        if received[: len(prefix)].lower() != prefix.lower():
+            raise DeliveryRefused(401, f"the signature does not start with {prefix!r}")
+        received = received[len(prefix) :].strip()
+    signed = body
+    if auth.timestamp_header:
+        stamp = headers.get(auth.timestamp_header.lower(), "").strip()
+        if not stamp:
+            raise DeliveryRefused(401, f"the timestamp header {auth.timestamp_header} is missing")
+        if abs(now - parse_timestamp(stamp)) > timedelta(seconds=auth.max_skew_seconds):
+            raise DeliveryRefused(
+                401, f"the timestamp is more than {auth.max_skew_seconds}s from now (stale)"
+            )
+        signed = stamp.encode() + b"." + body
+    expected = hmac.new(secret, signed, hashlib.sha256).hexdigest()
+    if not hmac.compare_digest(expected.encode(), received.lower().encode("ascii", "replace")):
+        raise DeliveryRefused(401, "the signature does not match")
+
+
+def event_id(hook: TaskWebhook, headers: Mapping[str, str]) -> str:
+    """The delivery's event id, from its header (400 without one)."""
+    header = hook.spec.event_id_header
+    value = headers.get(header.lower(), "").strip()
+    if not value:
+        raise DeliveryRefused(400, f"the event id header {header} is missing")
+    if len(value) > 200:
+        raise DeliveryRefused(400, "the event id is longer than 200 characters")
+    return value
+
+
+def task_input(hook: TaskWebhook, template_input: Mapping[str, Any], body: bytes) -> dict[str, Any]:
+    """The template's input with the payload under `payload.input_key` (mode raw): the body's
+    JSON value, or its text when it is not JSON (400 if it is not UTF-8)."""
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise DeliveryRefused(400, "the body is not UTF-8") from None
+    try:
+        payload: Any = json.loads(text)
+    except ValueError:
+        payload = text
+    return {**template_input, hook.spec.payload.input_key: payload}
+
+
+def webhook_task_id(webhook: str, event: str) -> str:
+    """`webhook-<name>-` and 24 hex digits of the event id's SHA-256: one task per event."""
+    digest = hashlib.sha256(f"{webhook}\0{event}".encode()).hexdigest()
+    return f"webhook-{webhook}-{digest[:24]}"

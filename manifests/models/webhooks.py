@@ -1,0 +1,100 @@
+"""TaskWebhook (Orloj's format): starts its task template once per signed external event.
+
+`auth.profile` `generic` signs `<timestamp>.<body>` (HMAC-SHA256, hex, `sha256=` prefix) and
+refuses a timestamp further than `max_skew_seconds` from now; `github` signs the body alone
+(`X-Hub-Signature-256`). Each profile has its headers' defaults, as Orloj has them.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar, Literal
+
+from pydantic import Field, model_validator
+
+from manifests.models._base import ResourceBase, _Model
+
+_REF = r"^([A-Za-z0-9][A-Za-z0-9._-]*/)?[A-Za-z0-9][A-Za-z0-9._-]*$"
+
+PROFILE_DEFAULTS: dict[str, dict[str, str]] = {
+    "generic": {
+        "signature_header": "X-Signature",
+        "signature_prefix": "sha256=",
+        "timestamp_header": "X-Timestamp",
+        "event_id_header": "X-Event-Id",
+    },
+    "github": {
+        "signature_header": "X-Hub-Signature-256",
+        "signature_prefix": "sha256=",
+        "timestamp_header": "",
+        "event_id_header": "X-GitHub-Delivery",
+    },
+}
+DEDUPE_WINDOW_DEFAULTS = {"generic": 86400, "github": 259200}
+
+
+class WebhookAuth(_Model):
+    profile: Literal["generic", "github"] = "generic"
+    secret_ref: str = Field(min_length=1, pattern=_REF)
+    signature_header: str = Field(default="", pattern=r"^([A-Za-z0-9-]+)?$")
+    signature_prefix: str = ""
+    timestamp_header: str = Field(default="", pattern=r"^([A-Za-z0-9-]+)?$")
+    max_skew_seconds: int = Field(default=300, ge=0, le=86400)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _defaults(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        profile = data.get("profile") or "generic"
+        defaults = PROFILE_DEFAULTS.get(profile)
+        if defaults is None:
+            return data  # the Literal names the profiles there are
+        if profile == "github" and data.get("timestamp_header"):
+            raise ValueError("the github profile signs no timestamp: drop timestamp_header")
+        return {
+            **data,
+            "profile": profile,
+            **{k: data.get(k) or v for k, v in defaults.items() if k != "event_id_header"},
+        }
+
+
+class WebhookIdempotency(_Model):
+    event_id_header: str = Field(default="", pattern=r"^([A-Za-z0-9-]+)?$")
+    dedupe_window_seconds: int | None = Field(default=None, ge=0, le=366 * 86400)
+
+
+class WebhookPayload(_Model):
+    mode: Literal["raw"] = "raw"
+    input_key: str = Field(default="webhook_payload", min_length=1, max_length=200)
+
+
+class TaskWebhookSpec(_Model):
+    task_ref: str = Field(min_length=1, pattern=_REF)
+    suspend: bool = False
+    auth: WebhookAuth
+    idempotency: WebhookIdempotency = WebhookIdempotency()
+    payload: WebhookPayload = WebhookPayload()
+
+    @property
+    def event_id_header(self) -> str:
+        return (
+            self.idempotency.event_id_header
+            or (PROFILE_DEFAULTS[self.auth.profile]["event_id_header"])
+        )
+
+    @property
+    def dedupe_window_seconds(self) -> int:
+        window = self.idempotency.dedupe_window_seconds
+        return DEDUPE_WINDOW_DEFAULTS[self.auth.profile] if window is None else window
+
+    @property
+    def task_name(self) -> str:
+        return self.task_ref.rsplit("/", 1)[-1]
+
+
+class TaskWebhook(ResourceBase):
+    """Starts its task template once per signed delivery (per event id, in the dedupe window)."""
+
+    kind_name: ClassVar[str] = "TaskWebhook"
+    kind: Literal["TaskWebhook"]
+    spec: TaskWebhookSpec
