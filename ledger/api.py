@@ -223,6 +223,8 @@ def create_app(
                     await submit.release(conn, who.name, key)
             if isinstance(exc, submit.SystemUnknown):
                 raise HTTPException(404, str(exc)) from None
+            if isinstance(exc, submit.SubmitterUnavailable):
+                raise HTTPException(503, str(exc), headers={"Retry-After": "5"}) from None
             raise
         return {"task_id": task.task_id, "system": body.system, "duplicate": False}
 

@@ -19,9 +19,14 @@ class SystemUnknown(LookupError):
     """The submitter knows no applied system of this name."""
 
 
+class SubmitterUnavailable(RuntimeError):
+    """The submitter cannot reach Kafka now; a retry may succeed."""
+
+
 class Submitter(Protocol):
     async def submit(self, task: TaskRequested) -> None:
-        """Write the task to the tasks topic (SystemUnknown if its system is not applied)."""
+        """Write the task to the tasks topic (SystemUnknown if its system is not applied,
+        SubmitterUnavailable if Kafka cannot be reached)."""
         ...
 
     async def aclose(self) -> None:

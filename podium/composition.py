@@ -23,7 +23,7 @@ from actors.tools import PythonSandbox
 from ledger.api import ApprovalDecided, ApprovalUnknown, Decider
 from ledger.service import LedgerService
 from ledger.settings import LedgerSettings
-from ledger.submit import SystemUnknown
+from ledger.submit import SubmitterUnavailable, SystemUnknown
 from manifests.watcher import CatalogWatcher
 from podium import environment
 from podium.core import tracing
@@ -95,17 +95,22 @@ class KafkaSubmitter:
             return self._watcher, self._producer
 
     async def submit(self, task: TaskRequested) -> None:
-        watcher, producer = await self._started()
-        if task.system not in watcher.catalog.systems:
-            raise SystemUnknown(
-                f"system {task.system!r} is not applied (apply it with `podium apply`)"
+        from aiokafka.errors import KafkaError
+
+        try:
+            watcher, producer = await self._started()
+            if task.system not in watcher.catalog.systems:
+                raise SystemUnknown(
+                    f"system {task.system!r} is not applied (apply it with `podium apply`)"
+                )
+            await producer.send_and_wait(
+                self._names.tasks,
+                key=task.task_id.encode(),
+                value=encode(task),
+                headers=headers_for(task, tracing.trace_headers()),
             )
-        await producer.send_and_wait(
-            self._names.tasks,
-            key=task.task_id.encode(),
-            value=encode(task),
-            headers=headers_for(task, tracing.trace_headers()),
-        )
+        except (KafkaError, OSError) as exc:
+            raise SubmitterUnavailable(f"Kafka cannot take the task now: {exc!r}") from exc
 
     async def aclose(self) -> None:
         async with self._lock:

@@ -87,6 +87,8 @@ async def ledger_api(
         "PODIUM_LEDGER_SCHEMA": schema,
         "PODIUM_LEDGER_API_PORT": "0",
     }
+    # `POST /v1/tasks` reads the catalog and writes tasks: the stack's principal
+    env |= {k: v for k, v in stack.kafka.as_env().items() if "SASL" in k or "SECURITY" in k}
     with (home / "ledger.log").open("wb") as log:
         proc = subprocess.Popen(  # noqa: ASYNC220 (starting it does not block)
             [str(PODIUM), "ledger", "--api-only"],

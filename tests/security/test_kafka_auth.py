@@ -101,6 +101,7 @@ async def test_each_role_produces_where_its_acls_allow(
     await _produce(as_role("actor"), topic_names.agent("writer"))
     await _produce(as_role("operator"), topic_names.manifests)
     await _produce(as_role("ledger"), topic_names.events_dlq)
+    await _produce(as_role("ledger"), topic_names.tasks)  # POST /v1/tasks
 
 
 FORBIDDEN_WRITES: list[tuple[Role, str]] = [
@@ -114,7 +115,6 @@ FORBIDDEN_WRITES: list[tuple[Role, str]] = [
     ("submitter", "approvals"),
     ("submitter", "results"),
     ("ledger", "manifests"),
-    ("ledger", "tasks"),
     ("ledger", "policy_requests"),
     ("dispatcher", "manifests"),
     ("dispatcher", "approvals"),
