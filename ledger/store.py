@@ -225,7 +225,7 @@ def _json(value: Any) -> str:
 
 
 async def _upsert_tasks(conn: asyncpg.Connection, plan: BatchPlan) -> None:
-    tasks = list(plan.tasks.values())
+    tasks = [plan.tasks[task_id] for task_id in sorted(plan.tasks)]  # one lock order, as spend
     await conn.execute(
         """
         INSERT INTO tasks (task_id, system, status, input, output, error, submitted_by,
@@ -277,7 +277,8 @@ async def _upsert_tasks(conn: asyncpg.Connection, plan: BatchPlan) -> None:
 
 
 async def _upsert_spend(conn: asyncpg.Connection, plan: BatchPlan) -> None:
-    keys = list(plan.spend)
+    # Concurrent batches share rollup rows: taking their locks in one order cannot deadlock.
+    keys = sorted(plan.spend)
     deltas = [plan.spend[k] for k in keys]
     await conn.execute(
         """
