@@ -3,7 +3,8 @@ usage the call actually had (`BudgetStore.settle`, once per event).
 
 The consumer group's offsets are committed after a batch's events are settled; while the
 database is down, settling retries (`podium.core.retry`, backoff from 0.2 s up to 5 s) and
-nothing is committed past the event.
+nothing is committed past the event. A usage the database refuses as data (out of range) is
+never retried: it is logged and passed over, as a malformed or out-of-bounds event is.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import logging
 import sys
 from collections.abc import Awaitable, Callable
 
+import asyncpg
 import msgspec
 from aiokafka import AIOKafkaConsumer, ConsumerRecord
 
@@ -82,14 +84,18 @@ async def _until_settled_or_stopped(
 ) -> bool:
     """Retry `settle` (`podium.core.retry`) until it succeeds, True, or `stop`, False.
 
-    Unbounded on purpose: the offsets are not committed past an unsettled event, so giving up
-    would lose the usage. A stop interrupts a wait between attempts at once; an attempt in
-    flight is let finish (its transaction commits or rolls back, not cancelled midway).
+    Unbounded on purpose while the database is away: the offsets are not committed past an
+    unsettled event, so giving up would lose the usage. A refusal of the data itself (SQLSTATE
+    class 22) would fail the same way every time: it is logged and settled as nothing, True.
+    A stop interrupts a wait between attempts at once; an attempt in flight is let finish (its
+    transaction commits or rolls back, not cancelled midway).
     """
 
     async def attempt() -> None:
         try:
             await settle()
+        except asyncpg.DataError:
+            raise
         except Exception as exc:  # the database is down: retry, do not commit past it
             raise SettlementFailed(f"settling {event_id} failed: {exc}") from exc
 
@@ -107,4 +113,6 @@ async def _until_settled_or_stopped(
         )
     except RetryStopped:
         return False
+    except asyncpg.DataError as exc:
+        log.error("usage event %s cannot be settled, passed over: %s", event_id, exc)
     return True

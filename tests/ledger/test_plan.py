@@ -61,6 +61,15 @@ def test_an_unpriced_call_is_counted_not_priced() -> None:
     assert (plan.tasks["t-e"].unpriced_calls, plan.tasks["t-e"].cost_usd) == (2, Decimal(0))
 
 
+def test_a_call_with_negative_cost_is_chained_but_changes_no_totals() -> None:
+    events = task_events("t-neg", start=AT, cost=-5.0)
+    plan = plan_batch([incoming(e) for e in events], set(), {})
+    task = plan.tasks["t-neg"]
+    assert len(plan.links) == len(events)  # in the audit trail as it came
+    assert (task.model_calls, task.cost_usd) == (0, Decimal(0))
+    assert plan.spend == {}
+
+
 def test_times_are_chained_in_utc() -> None:
     local = timezone(timedelta(hours=2))
     ev = Event(event_id="e1", type="robot.danced", task_id="t-f", at=AT.astimezone(local))

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from typing import Any, cast
 
+import asyncpg
+import msgspec
+import pytest
 from aiokafka import ConsumerRecord
 
 from policy_service import settlement
@@ -87,4 +91,50 @@ async def test_nothing_is_settled_once_stopped() -> None:
     stop.set()
     store = FlakyStore(failures=0)
     assert await settle_one(store, stop) is False
+    assert store.calls == []
+
+
+class RefusingStore(FlakyStore):
+    """Refuses the usage as data, the way PostgreSQL refuses a total that leaves bigint."""
+
+    async def settle(self, **fields: Any) -> bool:
+        self.calls.append(fields)
+        raise asyncpg.exceptions.NumericValueOutOfRangeError("bigint out of range")
+
+
+async def test_a_usage_the_database_refuses_as_data_is_not_retried() -> None:
+    store = RefusingStore(failures=0)
+    assert await asyncio.wait_for(settle_one(store, asyncio.Event()), 5) is True
+    assert len(store.calls) == 1
+
+
+def model_called_record(**usage: Any) -> ConsumerRecord[bytes, bytes]:
+    fields = {
+        "request_id": "r1",
+        "provider": "mock",
+        "endpoint": "local",
+        "model": "mock-small",
+        **usage,
+    }
+    ev = event(ModelCalledData(**fields), event_id="e2", task_id="t1", source="actor")
+    raw = msgspec.json.decode(encode(ev))
+    raw["data"].update(usage)  # the producer's own checks are not the consumer's
+    value = msgspec.json.encode(raw)
+    return dataclasses.replace(usage_record(), value=value, serialized_value_size=len(value))
+
+
+@pytest.mark.parametrize(
+    "usage",
+    [
+        {"input_tokens": -1_000_000},
+        {"output_tokens": 2**62},
+        {"input_tokens": 2**63 - 1, "output_tokens": 2**63 - 1},
+        {"cost_usd": -5.0},
+        {"cost_usd": 1e300},
+    ],
+)
+async def test_usage_out_of_bounds_settles_nothing(usage: dict[str, Any]) -> None:
+    store = FlakyStore(failures=0)
+    record = model_called_record(**usage)
+    assert await settlement._settle_one(record, cast(BudgetStore, store), asyncio.Event())
     assert store.calls == []

@@ -10,6 +10,15 @@ from msgspec import Meta
 from topics.messages._base import JSONValue, TaskInput
 from topics.messages.events import EventType, Payload
 
+MAX_CALL_TOKENS = 10**12
+"""More tokens than any model call has: a larger count is a forged or broken event (and sums of
+such counts would overflow the budgets' and the ledger's 64-bit totals)."""
+MAX_CALL_COST_USD = 10**6
+"""More dollars than any single model call costs."""
+
+Tokens = Annotated[int, Meta(ge=0, le=MAX_CALL_TOKENS)]
+CostUsd = Annotated[float, Meta(ge=0, le=MAX_CALL_COST_USD)]
+
 
 class TaskRequestedData(Payload, frozen=True, kw_only=True):
     event_type: ClassVar[EventType] = EventType.TASK_REQUESTED
@@ -36,12 +45,12 @@ class ModelCalledData(Payload, frozen=True, kw_only=True):
     provider: str
     endpoint: str
     model: str
-    input_tokens: int = 0
-    output_tokens: int = 0
-    cached_tokens: int = 0
-    latency_ms: float = 0.0
+    input_tokens: Tokens = 0
+    output_tokens: Tokens = 0
+    cached_tokens: Tokens = 0
+    latency_ms: Annotated[float, Meta(ge=0)] = 0.0
     cost_usd: Annotated[
-        float | None, Meta(description="Cost of the call; null when the price is unknown.")
+        CostUsd | None, Meta(description="Cost of the call; null when the price is unknown.")
     ] = None
     price_source: Annotated[
         str, Meta(description="genai-prices | endpoint | unknown: where the price came from.")
