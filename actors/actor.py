@@ -28,7 +28,7 @@ from actors.providers import make_provider
 from actors.providers.base import ModelProvider
 from actors.records import Outbox, PartitionContext
 from actors.results import Failed, LoopResult
-from actors.routing import visits_of
+from actors.routing import visits_of, waits_at_join
 from actors.settings import ActorSettings
 from actors.transactions import TransactionalProcessor
 from actors.transition import failure, transition
@@ -182,7 +182,7 @@ class ActorService:
             self._out.apply(outbox, step, failure(step, missing, step.usage), dlq=dlq)
             return outbox
         node = table.nodes.get(self.agent)
-        if node is not None and node.join is not None and step.resume is None:
+        if node is not None and waits_at_join(node, step) and step.resume is None:
             merged = self._joins.arrive(ctx.state, outbox.state, node, step)
             if merged is None:
                 log.info("join %s: branch arrived, waiting for the others", self.agent)

@@ -226,6 +226,18 @@ def entry_steps(
     return steps
 
 
+def waits_at_join(node: RouteNode, step: Step) -> bool:
+    """Whether `step` is counted at `node`'s join before the node runs. An implicit join counts
+    only the branches of a fan-out whose join it is; on a single path (an edge chosen by a
+    condition, a branch of a fan-out that joins elsewhere) the step runs at once."""
+    if node.join is None:
+        return False
+    if not node.join.implicit:
+        return True
+    stack = join_stack_of(step)
+    return bool(stack) and stack[-1].join_agent == node.agent
+
+
 @dataclass(frozen=True, slots=True)
 class JoinKey:
     """How a step that reaches a join node is counted: which join, which branch, how many."""

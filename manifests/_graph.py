@@ -38,6 +38,9 @@ class Graph:
     nodes: list[str]
     edges: list[Edge] = field(default_factory=list)
     joins: dict[str, list[str]] = field(default_factory=dict)
+    implicit_joins: set[str] = field(default_factory=set)
+    """Joins no `join:` asked for: a node with several inputs waits for the branches of a
+    fan-out that meet there, as in Orloj (any node with more than one incoming edge)."""
     entry: list[str] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
 
@@ -126,6 +129,19 @@ def analyse(spec: AgentSystemSpec) -> Graph:
         graph.joins[name] = _merge(graph.joins.get(name, []), inputs)
 
     edges = _mark_loops(spec, members, edges, problems)
+    for name in members:
+        if name in graph.joins:
+            continue
+        inputs = list(
+            dict.fromkeys(
+                e.source
+                for e in edges
+                if e.to == name and e.kind != "delegate" and e.kind != "loop"
+            )
+        )
+        if len(inputs) > 1:
+            graph.joins[name] = inputs
+            graph.implicit_joins.add(name)
     graph.edges = edges
     incoming = {e.to for e in edges if e.kind != "loop"}
     graph.entry = [a for a in members if a not in incoming]

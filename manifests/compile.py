@@ -39,7 +39,9 @@ def compile_system(system: AgentSystem, names: TopicNames | None = None) -> Rout
             topic=names.agent(agent),
             group=names.actor_group(agent),
             edges=edges,
-            join=JoinRule(inputs=list(inputs)) if inputs else None,
+            join=JoinRule(inputs=list(inputs), implicit=agent in graph.implicit_joins)
+            if inputs
+            else None,
             max_iterations=spec_node.max_iterations if spec_node is not None else None,
             exit_when=exit_when,
             outcomes=outcomes,

@@ -28,6 +28,9 @@ class JoinRule(Struct, frozen=True, kw_only=True):
     """The node runs once, when every input has arrived, with all their outputs."""
 
     inputs: list[str]
+    implicit: bool = False
+    """No `join:` asked for it (the node has several inputs): it waits only for the branches of
+    a fan-out that meet at it; a step that reaches it on a single path runs at once."""
 
 
 class RouteNode(Struct, frozen=True, kw_only=True):

@@ -39,6 +39,28 @@ async def test_fan_out_join_runs_once_with_every_branch(runtime: Runtime) -> Non
     assert sorted(lead.data["next"]) == ["fin", "legal", "tech"]
 
 
+async def test_branches_meeting_without_join_are_joined_once(runtime: Runtime) -> None:
+    await runtime.start(GRAPHS, actors=["lead", "fin", "legal", "report"])
+    task_id = await runtime.submit("fanin-implicit", "Assess the acquisition.")
+    assert isinstance(await runtime.result(task_id), TaskCompleted)
+    await wait_until(lambda: runtime.collector.of_type(task_id, "task.completed"))
+    agents = completed_agents(runtime, task_id)
+    assert agents.count("report") == 1, agents
+    (report,) = [
+        e for e in runtime.collector.of_type(task_id, "step.started") if e.agent == "report"
+    ]
+    assert len(report.data["upstream"]) == 2
+    assert len(runtime.collector.of_type(task_id, "task.completed")) == 1
+
+
+async def test_an_implicit_join_on_a_single_path_runs_at_once(runtime: Runtime) -> None:
+    await runtime.start(GRAPHS, actors=["triage", "billing", "general", "report"])
+    task_id = await runtime.submit("helpdesk-report", "My invoice is wrong.")
+    assert isinstance(await runtime.result(task_id), TaskCompleted)
+    await wait_until(lambda: runtime.collector.of_type(task_id, "task.completed"))
+    assert completed_agents(runtime, task_id) == ["triage", "billing", "report"]
+
+
 async def test_supervisor_delegates_and_gets_the_results_back(runtime: Runtime) -> None:
     await runtime.start(GRAPHS, actors=["sup", "w1", "w2"])
     task_id = await runtime.submit("hierarchy", "Write a memo.")

@@ -147,6 +147,34 @@ def edges(table_node: list[RouteEdge]) -> list[tuple[str, str, str | None]]:
     return [(e.to, e.kind, e.when) for e in table_node]
 
 
+def test_a_node_with_several_inputs_and_no_join_gets_an_implicit_join() -> None:
+    table = compile_system(
+        system("a: {edges: [{to: b}, {to: c}]}\nb: {next: d}\nc: {next: d}", "a b c d"),
+        TopicNames("pfx"),
+    )
+    join = table.nodes["d"].join
+    assert join is not None and join.inputs == ["b", "c"] and join.implicit
+    explicit = compile_system(
+        system("a: {fan_out: [b, c], join: d}", "a b c d"), TopicNames("pfx")
+    ).nodes["d"]
+    assert explicit.join is not None and not explicit.join.implicit
+    loop = compile_system(
+        system(
+            "w: {next: r}\nr: {edges: [{to: w, when: revise}, {to: p, when: ok}],"
+            " exit_when: ok, max_iterations: 2}",
+            "w r p",
+        ),
+        TopicNames("pfx"),
+    )
+    assert loop.nodes["w"].join is None  # a loop's way back is not a second input
+    assert all(
+        node.join is None
+        for node in compile_system(
+            system("a: {next: b}\nb: {next: c}", "a b c"), TopicNames("pfx")
+        ).nodes.values()
+    )
+
+
 def test_compile_patterns() -> None:
     names = TopicNames("pfx")
     conditional = compile_system(
