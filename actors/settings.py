@@ -19,7 +19,26 @@ _ENV_PATTERN = re.compile(r"[A-Za-z0-9_*?]+")
 _MODULE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
 
 
-class ActorSettings(BaseSettings):
+class _TransactionalConsumerSettings(BaseSettings):
+    """What every transactional consumer (actor, dispatcher) is bounded by."""
+
+    session_timeout_ms: int = Field(
+        default=10000, ge=6000, description="consumer group session timeout"
+    )
+    max_attempts: int = Field(
+        default=3,
+        ge=1,
+        le=100,
+        description="attempts at a record whose handler fails before it goes to the DLQ",
+    )
+    max_record_bytes: int | None = Field(
+        default=None,
+        ge=1024,
+        description="largest record produced (default: the topic's max.message.bytes)",
+    )
+
+
+class ActorSettings(_TransactionalConsumerSettings):
     """`PODIUM_ACTOR_*`: how one actor replica consumes and runs steps."""
 
     model_config = SettingsConfigDict(env_prefix="PODIUM_ACTOR_", extra="forbid")
@@ -43,22 +62,8 @@ class ActorSettings(BaseSettings):
     grace_s: float = Field(
         default=15.0, ge=0, description="how long in-flight steps may finish on stop/revoke"
     )
-    session_timeout_ms: int = Field(
-        default=10000, ge=6000, description="consumer group session timeout"
-    )
     max_output_tokens: int = Field(
         default=1024, ge=1, description="output tokens assumed per model call for budgets"
-    )
-    max_attempts: int = Field(
-        default=3,
-        ge=1,
-        le=100,
-        description="attempts at a record whose handler fails before it goes to the DLQ",
-    )
-    max_record_bytes: int | None = Field(
-        default=None,
-        ge=1024,
-        description="largest record produced (default: the topic's max.message.bytes)",
     )
 
     allowed_secret_env: Annotated[list[str], NoDecode] = Field(
@@ -118,7 +123,7 @@ class ActorSettings(BaseSettings):
         return value
 
 
-class DispatcherSettings(BaseSettings):
+class DispatcherSettings(_TransactionalConsumerSettings):
     """`PODIUM_DISPATCHER_*`: how the dispatcher turns tasks into first steps."""
 
     model_config = SettingsConfigDict(env_prefix="PODIUM_DISPATCHER_", extra="forbid")
@@ -136,15 +141,3 @@ class DispatcherSettings(BaseSettings):
         description="task requests held at once (running, or done and not yet committed)",
     )
     grace_s: float = Field(default=10.0, ge=0)
-    session_timeout_ms: int = Field(default=10000, ge=6000)
-    max_attempts: int = Field(
-        default=3,
-        ge=1,
-        le=100,
-        description="attempts at a record whose handler fails before it goes to the DLQ",
-    )
-    max_record_bytes: int | None = Field(
-        default=None,
-        ge=1024,
-        description="largest record produced (default: the topic's max.message.bytes)",
-    )
