@@ -42,11 +42,11 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.abc import ConsumerRebalanceListener
 
 from actors._partition import PartitionRun, RunConfig
-from actors.changelog import read_changelog
 from actors.poison import max_message_bytes
 from actors.records import Handler, PoisonHook
 from podium.core.settings import KafkaSettings
 from topics.kafka import MAX_MESSAGE_BYTES, make_consumer, make_producer
+from topics.tables import read_latest
 
 log = logging.getLogger(__name__)
 
@@ -313,7 +313,7 @@ class TransactionalProcessor:
         """The partition's keyed state, from the changelog partition with the same number."""
         if self._changelog is None:
             return {}
-        return await read_changelog(self._kafka, TopicPartition(self._changelog, tp.partition))
+        return await read_latest(self._kafka, self._changelog, partitions=[tp.partition])
 
 
 async def _stop_quietly(producer: AIOKafkaProducer) -> None:

@@ -16,10 +16,11 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from podium.core.settings import KafkaSettings
 from policy_service.approval_book import ApprovalBook, ApprovalEntry
-from policy_service.approvals import decode_record, partitions_of
+from policy_service.approvals import decode_record
 from topics.codec import MalformedMessage
 from topics.messages import AuthorizationRequest, utcnow
 from topics.names import TopicNames
+from topics.tables import assign_from_beginning, partitions_of
 
 log = logging.getLogger(__name__)
 
@@ -39,11 +40,8 @@ class ApprovalFollower:
     async def start(self, consumer: AIOKafkaConsumer) -> None:
         """Assign every partition of the topic to the (started) consumer, from the beginning."""
         topic = self._names.approvals
-        self.partitions = [
-            TopicPartition(topic, p) for p in await partitions_of(self._kafka, topic)
-        ]
-        consumer.assign(self.partitions)
-        await consumer.seek_to_beginning(*self.partitions)
+        partitions = await partitions_of(self._kafka, topic)
+        self.partitions = await assign_from_beginning(consumer, topic, partitions)
         self._consumer = consumer
 
     async def follow(self, stop: asyncio.Event) -> None:

@@ -13,15 +13,16 @@ itself is plain data (`approval_book.py`).
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 
 import msgspec
-from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka import ConsumerRecord
 
 from podium.core.errors import PermanentError
 from podium.core.settings import KafkaSettings
 from policy_service.approval_book import ApprovalBook, ApprovalEntry
 from topics.codec import MalformedMessage, decode, encode, headers_for
-from topics.kafka import ensure_topics, make_consumer, make_producer
+from topics.kafka import ensure_topics, make_producer
 from topics.messages import (
     AnyApprovalRecord,
     ApprovalDecidedData,
@@ -34,7 +35,7 @@ from topics.messages import (
     utcnow,
 )
 from topics.names import TopicNames
-from topics.tables import partitions_of, read_to_end
+from topics.tables import read_table
 
 __all__ = [
     "ApprovalAlreadyDecided",
@@ -44,7 +45,6 @@ __all__ = [
     "decide_approval",
     "decode_record",
     "list_approvals",
-    "partitions_of",
     "read_book",
 ]
 
@@ -68,34 +68,22 @@ def decode_record(data: bytes | None) -> AnyApprovalRecord:
     return record
 
 
-async def _read_to_end(
-    consumer: AIOKafkaConsumer, book: ApprovalBook, partitions: list[TopicPartition]
-) -> None:
-    """Read the assigned partitions up to their (committed) end offsets."""
+def _fold_into(book: ApprovalBook) -> Callable[[ConsumerRecord[bytes, bytes]], None]:
+    """Applies an approvals record to `book` (an unreadable record changes nothing)."""
 
     def fold(message: ConsumerRecord[bytes, bytes]) -> None:
         with contextlib.suppress(MalformedMessage):
             book.apply(decode_record(message.value), message.partition)
 
-    await read_to_end(consumer, partitions, fold)
+    return fold
 
 
 async def read_book(kafka: KafkaSettings, names: TopicNames) -> ApprovalBook:
     """Read the whole approvals topic (committed records) into a book."""
     await ensure_topics(kafka, [names.approvals])
-    consumer = make_consumer(kafka, group_id=None)
-    try:
-        await consumer.start()
-        partitions = [
-            TopicPartition(names.approvals, p) for p in await partitions_of(kafka, names.approvals)
-        ]
-        consumer.assign(partitions)
-        await consumer.seek_to_beginning(*partitions)
-        book = ApprovalBook()
-        await _read_to_end(consumer, book, partitions)
-        return book
-    finally:
-        await consumer.stop()
+    book = ApprovalBook()
+    await read_table(kafka, names.approvals, _fold_into(book))
+    return book
 
 
 async def list_approvals(
@@ -200,12 +188,4 @@ def _check_pending(entry: ApprovalEntry) -> None:
 async def _refresh_partition(
     kafka: KafkaSettings, names: TopicNames, book: ApprovalBook, partition: int
 ) -> None:
-    consumer = make_consumer(kafka, group_id=None)
-    try:
-        await consumer.start()
-        tp = TopicPartition(names.approvals, partition)
-        consumer.assign([tp])
-        await consumer.seek_to_beginning(tp)
-        await _read_to_end(consumer, book, [tp])
-    finally:
-        await consumer.stop()
+    await read_table(kafka, names.approvals, _fold_into(book), partitions=[partition])

@@ -29,7 +29,6 @@ from policy_service._reservations import Reserve
 from policy_service.approval_expiry import expire_approvals
 from policy_service.approval_follower import ApprovalFollower
 from policy_service.approval_store import ApprovalStore
-from policy_service.approvals import partitions_of
 from policy_service.budgets import BudgetStore
 from policy_service.decision import Pricer, decide
 from policy_service.keys import SigningKey
@@ -41,6 +40,7 @@ from policy_service.settlement import settle_usage
 from topics.kafka import ensure_topics, make_consumer, make_producer
 from topics.messages import AuthorizationRequest, Decision, DecisionKind, utcnow
 from topics.names import TopicNames
+from topics.tables import partitions_of
 
 __all__ = ["PolicyService", "RulesSource", "StaticRules", "WatchedRules"]
 

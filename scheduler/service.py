@@ -32,11 +32,19 @@ from podium.core.settings import KafkaSettings
 from scheduler._results import EndedTasks
 from scheduler.settings import SchedulerSettings
 from scheduler.slots import Cron, plan, task_id_for
-from scheduler.state import Run, ScheduleState, partition_of, scheduler_group, state_topic
+from scheduler.state import (
+    Run,
+    ScheduleState,
+    decode_states,
+    partition_of,
+    scheduler_group,
+    state_topic,
+)
 from topics.codec import encode, headers_for
 from topics.kafka import ensure_topics, make_admin, make_consumer, make_producer
 from topics.messages import TaskRequested, utcnow
 from topics.names import TopicNames
+from topics.tables import read_latest
 
 log = logging.getLogger(__name__)
 
@@ -174,26 +182,7 @@ class SchedulerService:
                     await owned.producer.stop()
 
     async def _restore(self, tp: TopicPartition) -> dict[str, ScheduleState]:
-        reader = make_consumer(self._kafka, group_id=None, fetch_max_wait_ms=50)
-        await reader.start()
-        states: dict[str, ScheduleState] = {}
-        try:
-            reader.assign([tp])
-            await reader.seek_to_beginning(tp)
-            end = (await reader.end_offsets([tp]))[tp]
-            while await reader.position(tp) < end:
-                for record in (await reader.getmany(tp, timeout_ms=200)).get(tp, []):
-                    key = (record.key or b"").decode()
-                    if record.value is None:
-                        states.pop(key, None)
-                        continue
-                    try:
-                        states[key] = ScheduleState.decode(record.value)
-                    except ValueError:
-                        log.error("ignoring an unreadable state record of schedule %s", key)
-        finally:
-            await reader.stop()
-        return states
+        return decode_states(await read_latest(self._kafka, tp.topic, partitions=[tp.partition]))
 
     # -- evaluation -----------------------------------------------------------------------------
 

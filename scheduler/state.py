@@ -7,12 +7,15 @@ written in the same Kafka transaction as the tasks it starts, so the state and t
 
 from __future__ import annotations
 
+import logging
 import zlib
 from datetime import datetime
 
 import msgspec
 
 from topics.names import TopicNames
+
+log = logging.getLogger(__name__)
 
 
 def state_topic(names: TopicNames) -> str:
@@ -53,3 +56,15 @@ class ScheduleState(msgspec.Struct, frozen=True, kw_only=True):
     @classmethod
     def decode(cls, value: bytes) -> ScheduleState:
         return msgspec.json.decode(value, type=cls)
+
+
+def decode_states(latest: dict[str, bytes]) -> dict[str, ScheduleState]:
+    """The schedules' states from the state topic's latest values; an unreadable one is logged
+    and left out (the scheduler then treats its schedule as new)."""
+    states: dict[str, ScheduleState] = {}
+    for key, value in latest.items():
+        try:
+            states[key] = ScheduleState.decode(value)
+        except ValueError:
+            log.error("ignoring an unreadable state record of schedule %s", key)
+    return states

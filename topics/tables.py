@@ -15,7 +15,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 
 from podium.core.settings import KafkaSettings
-from topics.kafka import make_admin
+from topics.kafka import make_admin, make_consumer
 
 Fold = Callable[[ConsumerRecord[bytes, bytes]], bool | None]
 """Applies one record to the table; True when it changed it."""
@@ -81,3 +81,44 @@ async def read_to_end(
 async def _position(consumer: AIOKafkaConsumer, tp: TopicPartition) -> int:
     position: Any = await consumer.position(tp)
     return int(position)
+
+
+async def read_table(
+    kafka: KafkaSettings,
+    topic: str,
+    fold: Fold,
+    *,
+    partitions: list[int] | None = None,
+    timeout_s: float | None = None,
+    **consumer_options: Any,
+) -> bool:
+    """Read `partitions` of `topic` (every one when None) from the beginning to their end with a
+    consumer of its own, folding each record; True when a fold changed the table."""
+    if partitions is None:
+        partitions = await partitions_of(kafka, topic)
+    if not partitions:
+        return False
+    consumer = make_consumer(kafka, group_id=None, **{"fetch_max_wait_ms": 50, **consumer_options})
+    try:
+        await consumer.start()
+        tps = await assign_from_beginning(consumer, topic, partitions)
+        return await read_to_end(consumer, tps, fold, timeout_s=timeout_s)
+    finally:
+        await consumer.stop()
+
+
+async def read_latest(
+    kafka: KafkaSettings, topic: str, *, partitions: list[int] | None = None
+) -> dict[str, bytes]:
+    """The latest value of each key of a compacted topic (a tombstone deletes its key)."""
+    latest: dict[str, bytes] = {}
+
+    def fold(record: ConsumerRecord[bytes, bytes]) -> None:
+        key = (record.key or b"").decode()
+        if record.value is None:
+            latest.pop(key, None)
+        else:
+            latest[key] = record.value
+
+    await read_table(kafka, topic, fold, partitions=partitions)
+    return latest
