@@ -26,33 +26,37 @@ import argparse
 import asyncio
 import contextlib
 import os
-import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 import uuid
-from collections import defaultdict
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from pipeline import (  # beside this file
+    AGENTS,
+    ROOT,
+    SIGNING_KEY,
+    VERIFY_KEYS,
+    Observer,
+    cleanup,
+    deploy,
+    pipeline_manifests,
+    start_process,
+    start_services,
+    stop_processes,
+    task_sender,
+    wait_done,
+)
 
-from manifests.apply import apply_paths
 from podium import environment
 from podium.core.settings import KafkaSettings
-from policy_service.keys import generate
-from topics.codec import encode, headers_for
-from topics.kafka import ensure_topics, make_admin, make_consumer, make_producer
-from topics.messages import TaskRequested, utcnow
+from topics.kafka import ensure_topics, make_consumer, make_producer
 from topics.names import TopicNames
 
-ROOT = Path(__file__).resolve().parent.parent
-PODIUM = ROOT / ".venv" / "bin" / "podium"
-AGENTS = ["first", "second", "third"]
 PARTITIONS = 3
-MANIFESTS = (
+MANIFESTS = pipeline_manifests(
     """
 apiVersion: orloj.dev/v1
 kind: ModelEndpoint
@@ -65,30 +69,10 @@ spec:
       first: [{content: "first done"}]
       second: [{content: "second done"}]
       third: [{content: "third done"}]
-"""
-    + "".join(
-        f"""---
-apiVersion: orloj.dev/v1
-kind: Agent
-metadata: {{name: {a}}}
-spec: {{model: {{endpoint: bench-mock, model: mock-1}}, tools: [none]}}
-"""
-        for a in AGENTS
-    )
-    + """---
-apiVersion: orloj.dev/v1
-kind: AgentSystem
-metadata: {name: bench-pipeline}
-spec:
-  agents: [first, second, third]
-  graph:
-    first: {next: second}
-    second: {next: third}
-"""
+""",
+    endpoint="bench-mock",
+    model="mock-1",
 )
-
-SIGNING_KEY, VERIFY_KEYS = generate("bench-e2e")
-"""The decision keys of the benchmark's own processes (they run with no stack state)."""
 
 
 # --- the raw chain (run in its own process: `--raw-chain PREFIX`) -----------------------------
@@ -126,71 +110,6 @@ async def raw_chain(prefix: str) -> None:
     )
 
 
-# --- the observer --------------------------------------------------------------------------
-
-
-class Observer:
-    """Arrival time of each task's message on each topic (read_committed, every partition)."""
-
-    def __init__(
-        self, kafka: KafkaSettings, topics: list[str], partitions: int = PARTITIONS
-    ) -> None:
-        self.kafka = kafka
-        self.topics = topics
-        self.partitions = partitions
-        self.seen: dict[str, dict[str, float]] = defaultdict(dict)
-        self._stop = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
-
-    async def start(self) -> None:
-        consumer = make_consumer(self.kafka, group_id=None, fetch_max_wait_ms=5)
-        await consumer.start()
-        tps = [TopicPartition(t, p) for t in self.topics for p in range(self.partitions)]
-        consumer.assign(tps)
-        await consumer.seek_to_end(*tps)
-        for tp in tps:
-            await consumer.position(tp)
-        self._task = asyncio.create_task(self._run(consumer))
-
-    async def _run(self, consumer: AIOKafkaConsumer) -> None:
-        try:
-            while not self._stop.is_set():
-                batches = await consumer.getmany(timeout_ms=50)
-                now = time.perf_counter()
-                for tp, records in batches.items():
-                    for record in records:
-                        key = record.key.decode()
-                        self.seen[key].setdefault(tp.topic, now)
-        finally:
-            await consumer.stop()
-
-    async def stop(self) -> None:
-        self._stop.set()
-        if self._task is not None:
-            await self._task
-
-    def done(self, key: str) -> bool:
-        return self.topics[-1] in self.seen.get(key, {})
-
-    def hops(self, keys: list[str]) -> list[float]:
-        """Milliseconds between consecutive topics, for every key and hop."""
-        out = []
-        for key in keys:
-            times = self.seen[key]
-            for a, b in zip(self.topics, self.topics[1:], strict=False):
-                out.append((times[b] - times[a]) * 1000)
-        return out
-
-
-async def wait_done(observer: Observer, keys: list[str], timeout: float) -> None:  # noqa: ASYNC109
-    deadline = time.monotonic() + timeout
-    while not all(observer.done(k) for k in keys):
-        if time.monotonic() > deadline:
-            missing = [k for k in keys if not observer.done(k)]
-            raise RuntimeError(f"{len(missing)} of {len(keys)} tasks did not finish: {missing[:5]}")
-        await asyncio.sleep(0.005)
-
-
 def p(values: list[float], q: int) -> float:
     return statistics.quantiles(values, n=100, method="inclusive")[q - 1]
 
@@ -224,11 +143,6 @@ async def measure(
     return hops, rate
 
 
-def start_process(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    with log.open("wb") as out:
-        return subprocess.Popen(args, env=env, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT)
-
-
 async def run_raw(
     kafka: KafkaSettings, env: dict[str, str], home: Path, args: argparse.Namespace
 ) -> tuple[tuple[list[float], float], str]:
@@ -236,7 +150,7 @@ async def run_raw(
     topics = raw_topics(prefix)
     await ensure_topics(kafka, topics, partitions=PARTITIONS)
     proc = start_process([sys.executable, __file__, "--raw-chain", prefix], env, home / "raw.log")
-    observer = Observer(kafka, topics)
+    observer = Observer(kafka, topics, PARTITIONS)
     await observer.start()
     producer = make_producer(kafka)
     await producer.start()
@@ -249,11 +163,7 @@ async def run_raw(
     finally:
         await producer.stop()
         await observer.stop()
-        proc.send_signal(signal.SIGTERM)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            proc.wait(timeout=10)
-        if proc.poll() is None:
-            proc.kill()
+        stop_processes([proc], timeout_s=10)
 
 
 async def run_podium(
@@ -262,58 +172,25 @@ async def run_podium(
     prefix = f"bpod{uuid.uuid4().hex[:6]}"
     pkafka = kafka.model_copy(update={"topic_prefix": prefix, "partitions": PARTITIONS})
     names = TopicNames(prefix)
-    await ensure_topics(pkafka, [*names.core_topics(), *(names.agent(a) for a in AGENTS)])
-    manifest = home / "pipeline.yaml"
-    manifest.write_text(MANIFESTS)
-    report = await apply_paths(pkafka, names, [manifest])
-    if report.errors:
-        raise RuntimeError(f"manifests: {report.errors}")
+    await deploy(pkafka, names, home, MANIFESTS)
     penv = {
         **env,
         "PODIUM_KAFKA_TOPIC_PREFIX": prefix,
         "PODIUM_KAFKA_PARTITIONS": str(PARTITIONS),
     }
-    procs = [
-        start_process([str(PODIUM), "policy"], penv, home / "policy.log"),
-        start_process([str(PODIUM), "dispatcher"], penv, home / "dispatcher.log"),
-        *(start_process([str(PODIUM), "actor", a], penv, home / f"actor-{a}.log") for a in AGENTS),
-    ]
-    observer = Observer(pkafka, [*(names.agent(a) for a in AGENTS), names.results])
+    procs = start_services(penv, home)
+    observer = Observer(pkafka, [*(names.agent(a) for a in AGENTS), names.results], PARTITIONS)
     await observer.start()
     producer = make_producer(pkafka)
     await producer.start()
-
-    async def send(key: str) -> None:
-        task = TaskRequested(
-            task_id=key, system="bench-pipeline", input="go", submitted_at=utcnow(), timeout_s=300
-        )
-        await producer.send_and_wait(
-            names.tasks, encode(task), key=key.encode(), headers=headers_for(task)
-        )
+    send = task_sender(producer, names, timeout_s=300)
 
     try:
         return await measure(observer, send, prefix, args.sequential, args.burst), prefix
     finally:
         await producer.stop()
         await observer.stop()
-        for proc in procs:
-            proc.send_signal(signal.SIGTERM)
-        for proc in procs:
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-
-
-async def cleanup(kafka: KafkaSettings, prefixes: list[str]) -> None:
-    admin = make_admin(kafka)
-    try:
-        await admin.start()
-        mine = [t for t in await admin.list_topics() if t.split(".")[0] in prefixes]
-        if mine:
-            await admin.delete_topics(mine)
-    finally:
-        await admin.close()
+        stop_processes(procs)
 
 
 async def main(args: argparse.Namespace) -> None:

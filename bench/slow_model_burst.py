@@ -21,29 +21,28 @@ import asyncio
 import contextlib
 import json
 import os
-import signal
 import subprocess
 import tempfile
 import time
 import uuid
 from pathlib import Path
 
-from e2e_throughput import (  # beside this file
+from pipeline import (  # beside this file
     AGENTS,
-    PODIUM,
     SIGNING_KEY,
     VERIFY_KEYS,
     Observer,
     cleanup,
-    start_process,
+    deploy,
+    pipeline_manifests,
+    start_services,
+    stop_processes,
+    task_sender,
     wait_done,
 )
 
-from manifests.apply import apply_paths
 from podium import environment
-from topics.codec import encode, headers_for
-from topics.kafka import ensure_topics, make_producer
-from topics.messages import TaskRequested, utcnow
+from topics.kafka import make_producer
 from topics.names import TopicNames
 
 
@@ -119,16 +118,7 @@ def cpu_seconds(pid: int) -> float:
 
 
 def manifests(port: int) -> str:
-    agents = "".join(
-        f"""---
-apiVersion: orloj.dev/v1
-kind: Agent
-metadata: {{name: {a}}}
-spec: {{model: {{endpoint: bench-slow, model: slow-1}}, tools: [none]}}
-"""
-        for a in AGENTS
-    )
-    return (
+    return pipeline_manifests(
         f"""
 apiVersion: orloj.dev/v1
 kind: ModelEndpoint
@@ -138,18 +128,9 @@ spec:
   base_url: http://127.0.0.1:{port}/v1
   api_key_env: OPENAI_API_KEY
   default_model: slow-1
-"""
-        + agents
-        + """---
-apiVersion: orloj.dev/v1
-kind: AgentSystem
-metadata: {name: bench-pipeline}
-spec:
-  agents: [first, second, third]
-  graph:
-    first: {next: second}
-    second: {next: third}
-"""
+""",
+        endpoint="bench-slow",
+        model="slow-1",
     )
 
 
@@ -172,34 +153,15 @@ async def main(args: argparse.Namespace) -> None:
     }
     procs: list[subprocess.Popen[bytes]] = []
     try:
-        await ensure_topics(pkafka, [*names.core_topics(), *(names.agent(a) for a in AGENTS)])
-        manifest = home / "pipeline.yaml"
-        manifest.write_text(manifests(port))
-        report = await apply_paths(pkafka, names, [manifest])
-        if report.errors:
-            raise RuntimeError(f"manifests: {report.errors}")
-        procs = [
-            start_process([str(PODIUM), "policy"], env, home / "policy.log"),
-            start_process([str(PODIUM), "dispatcher"], env, home / "dispatcher.log"),
-            *(
-                start_process([str(PODIUM), "actor", a], env, home / f"actor-{a}.log")
-                for a in AGENTS
-            ),
-        ]
+        await deploy(pkafka, names, home, manifests(port))
+        procs = start_services(env, home)
         observer = Observer(
             pkafka, [*(names.agent(a) for a in AGENTS), names.results], kafka.partitions
         )
         await observer.start()
         producer = make_producer(pkafka)
         await producer.start()
-
-        async def send(key: str) -> None:
-            task = TaskRequested(
-                task_id=key, system="bench-pipeline", input="go", submitted_at=utcnow()
-            )
-            await producer.send_and_wait(
-                names.tasks, encode(task), key=key.encode(), headers=headers_for(task)
-            )
+        send = task_sender(producer, names)
 
         try:
             warm = [f"{prefix}-warm-{i}" for i in range(3)]
@@ -221,13 +183,7 @@ async def main(args: argparse.Namespace) -> None:
             await producer.stop()
             await observer.stop()
     finally:
-        for proc in procs:
-            proc.send_signal(signal.SIGTERM)
-        for proc in procs:
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+        stop_processes(procs)
         await model.stop()
         with contextlib.suppress(Exception):
             await cleanup(kafka, [prefix])
