@@ -47,6 +47,19 @@ def cursor_time(text: str) -> datetime:
         raise BadCursor("cursor is not one this API returned") from exc
 
 
+def time_cursor(
+    cursor: str | None, *, time_may_be_empty: bool = False
+) -> tuple[datetime | None, str | None]:
+    """The (time, id) a page's cursor points after; (None, None) for the first page. An empty
+    time is allowed only where rows may have none (it sorts them last)."""
+    if not cursor:
+        return None, None
+    at_text, after_id = decode_cursor(cursor, 2)
+    if not at_text and time_may_be_empty:
+        return None, after_id
+    return cursor_time(at_text), after_id
+
+
 def usd(value: Decimal | None) -> float | None:
     return None if value is None else float(value)
 
@@ -81,11 +94,7 @@ async def list_tasks(
     limit: int,
     cursor: str | None,
 ) -> tuple[list[dict[str, Any]], str | None]:
-    after_at: datetime | None = None
-    after_id: str | None = None
-    if cursor:
-        at_text, after_id = decode_cursor(cursor, 2)
-        after_at = cursor_time(at_text)
+    after_at, after_id = time_cursor(cursor)
     rows = await conn.fetch(
         """
         SELECT * FROM tasks
@@ -158,11 +167,7 @@ async def denials(
     limit: int,
     cursor: str | None,
 ) -> tuple[list[dict[str, Any]], str | None]:
-    after_at: datetime | None = None
-    after_id: str | None = None
-    if cursor:
-        at_text, after_id = decode_cursor(cursor, 2)
-        after_at = cursor_time(at_text)
+    after_at, after_id = time_cursor(cursor)
     rows = await conn.fetch(
         """
         SELECT event_id, task_id, system, agent, step_id, at, data::text AS data FROM events
@@ -209,11 +214,7 @@ async def approvals(
     conn: asyncpg.Connection, *, status: str | None, limit: int, cursor: str | None
 ) -> tuple[list[dict[str, Any]], str | None]:
     """Oldest request first; approvals with no request time (a decision seen first) last."""
-    after_at: datetime | None = None
-    after_id: str | None = None
-    if cursor:
-        at_text, after_id = decode_cursor(cursor, 2)
-        after_at = cursor_time(at_text) if at_text else None
+    after_at, after_id = time_cursor(cursor, time_may_be_empty=True)
     rows = await conn.fetch(
         "SELECT approval_id, task_id, system, agent, step_id, action, tool, model,"
         " arguments::text AS arguments, reason, status, requested_at, expires_at, decided_by,"
