@@ -1,4 +1,5 @@
-"""The ledger's HTTP API under `/v1` (FastAPI). Every route needs a bearer token with a scope.
+"""The ledger's HTTP API under `/v1` (FastAPI). Every route needs a bearer token with a scope,
+but webhook deliveries (`ledger/api_webhooks.py`), which are signed instead.
 
 Errors are JSON `{"detail": "..."}`: 401 without a valid token, 403 for a missing scope, 400 for
 a bad parameter (FastAPI's 422 validation errors included), 404 for an unknown task or approval,
@@ -20,8 +21,10 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
 
 from ledger import queries, spend, submit
+from ledger.api_webhooks import webhook_router
 from ledger.auth import Principal, Scope, lookup
 from ledger.durations import is_duration, parse_duration
+from ledger.webhooks import Webhooks
 from topics.messages import TaskRequested, utcnow
 
 API_TITLE = "Podium ledger API"
@@ -124,9 +127,11 @@ def create_app(
     pool: asyncpg.Pool,
     decide: Decider | None = None,
     submitter: submit.Submitter | None = None,
+    webhooks: Webhooks | None = None,
 ) -> FastAPI:
     """The API over a pool whose search_path is the ledger schema; `submitter` writes the tasks
-    of `POST /v1/tasks` (none: the API refuses them)."""
+    of `POST /v1/tasks` and of webhook deliveries, whose webhooks `webhooks` finds (none: the
+    API refuses them)."""
     app = FastAPI(
         title=API_TITLE,
         version="1",
@@ -344,4 +349,5 @@ def create_app(
     ) -> dict[str, Any]:
         return await _decide(approval_id, False, who, body)
 
+    app.include_router(webhook_router(pool, webhooks, submitter))
     return app

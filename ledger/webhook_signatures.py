@@ -1,12 +1,12 @@
 """The decisions of a TaskWebhook delivery, as pure functions: is it signed by the secret (and
 fresh, where the profile signs a timestamp), what is its event id, what task input it makes, and
-which task id it starts (the same for every delivery of one event)."""
+which task id it starts (the same for every delivery of one event). `ledger/webhooks.py` does the
+I/O around them."""
 
 from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -80,18 +80,27 @@ def event_id(hook: TaskWebhook, headers: Mapping[str, str]) -> str:
     return value
 
 
-def task_input(hook: TaskWebhook, template_input: Mapping[str, Any], body: bytes) -> dict[str, Any]:
-    """The template's input with the payload under `payload.input_key` (mode raw): the body's
-    JSON value, or its text when it is not JSON (400 if it is not UTF-8)."""
+def task_input(
+    hook: TaskWebhook,
+    template_input: Mapping[str, Any],
+    body: bytes,
+    *,
+    event: str,
+    received_at: datetime,
+) -> dict[str, Any]:
+    """The template's input with the body's text under `payload.input_key` (mode raw, as
+    Orloj has it) and the delivery's event id, time and profile (400 if it is not UTF-8)."""
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError:
         raise DeliveryRefused(400, "the body is not UTF-8") from None
-    try:
-        payload: Any = json.loads(text)
-    except ValueError:
-        payload = text
-    return {**template_input, hook.spec.payload.input_key: payload}
+    return {
+        **template_input,
+        hook.spec.payload.input_key: text,
+        "webhook_event_id": event,
+        "webhook_received_at": received_at.astimezone(UTC).isoformat(),
+        "webhook_source": hook.spec.auth.profile,
+    }
 
 
 def webhook_task_id(webhook: str, event: str) -> str:

@@ -145,12 +145,19 @@ def test_event_ids_come_from_the_profiles_header() -> None:
     assert refused.value.status == 400
 
 
-def test_the_payload_goes_under_the_input_key() -> None:
-    made = task_input(hook(), {"audience": "ops"}, BODY)
-    assert made == {"audience": "ops", "webhook_payload": {"ref": "refs/heads/main", "commits": 2}}
-    assert task_input(hook(), {}, b"plain text") == {"webhook_payload": "plain text"}
+def test_the_raw_body_goes_under_the_input_key_with_the_delivery_as_orloj_has_it() -> None:
+    made = task_input(hook(), {"audience": "ops"}, BODY, event="e-1", received_at=NOW)
+    assert made == {
+        "audience": "ops",
+        "webhook_payload": BODY.decode(),
+        "webhook_event_id": "e-1",
+        "webhook_received_at": NOW.isoformat(),
+        "webhook_source": "generic",
+    }
+    github = task_input(hook("github"), {}, b"plain text", event="d", received_at=NOW)
+    assert github["webhook_payload"] == "plain text" and github["webhook_source"] == "github"
     with pytest.raises(DeliveryRefused) as refused:
-        task_input(hook(), {}, b"\xff\xfe")
+        task_input(hook(), {}, b"\xff\xfe", event="e", received_at=NOW)
     assert refused.value.status == 400
 
 
