@@ -53,7 +53,9 @@ def webhook_router(
         },
     )
     async def deliver_webhook(name: WebhookName, request: Request) -> dict[str, Any]:
-        if webhooks is None or submitter is None:
+        if webhooks is None:  # no catalog to find webhooks in: none is known here
+            raise HTTPException(404, f"no TaskWebhook {name!r}: this ledger serves no webhooks")
+        if submitter is None:
             raise HTTPException(503, "this ledger cannot take webhooks (no Kafka configured)")
         try:
             body = await read_body(request)

@@ -285,3 +285,20 @@ async def test_after_the_dedupe_window_a_redelivery_is_the_same_task(
     async with ledger_pool.acquire() as conn:
         rows = await conn.fetch("SELECT event_id FROM webhook_deliveries")
     assert [r["event_id"] for r in rows] == ["e-5"]
+
+
+async def test_a_ledger_without_webhooks_answers_404_not_5xx(
+    ledger_pool: asyncpg.Pool, kafka_settings: KafkaSettings, topic_names: TopicNames
+) -> None:
+    """No catalog of webhooks (a ledger API process with no Kafka catalog): no name is known."""
+    submitter = KafkaSubmitter(kafka_settings, topic_names)
+    app = create_app(ledger_pool, None, submitter, None)
+    try:
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://ledger"
+        ) as http:
+            response = await http.post("/v1/webhook-deliveries/generic", content=b"{}")
+    finally:
+        await submitter.aclose()
+    assert response.status_code == 404, response.text
+    assert "serves no webhooks" in response.json()["detail"]
