@@ -323,7 +323,11 @@ def create_app(
         if status != "pending":
             raise HTTPException(409, f"approval {approval_id!r} is already {status}")
         if decide is None:
-            raise HTTPException(503, "this ledger cannot decide approvals (no Kafka configured)")
+            raise HTTPException(
+                503,
+                "this ledger decides no approvals: it has no approver key "
+                "(PODIUM_APPROVER_SIGNING_KEY) or no Kafka",
+            )
         reason = body.reason if body else ""
         try:
             await decide(approval_id, granted=granted, decided_by=who.name, reason=reason)

@@ -13,6 +13,7 @@ import contextlib
 import logging
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from actors.actor import ActorService
@@ -28,14 +29,25 @@ from manifests.watcher import CatalogWatcher
 from podium import environment
 from podium.core import tracing
 from podium.core.lifecycle import Service, set_when_all
-from podium.core.settings import DatabaseSettings, KafkaSettings, load_settings
+from podium.core.settings import (
+    ConfigurationError,
+    DatabaseSettings,
+    KafkaSettings,
+    load_settings,
+)
+from policy_service.approval_signing import signer_trusted
 from policy_service.approvals import ApprovalAlreadyDecided, ApprovalNotFound, decide_approval
 from policy_service.client import Authorizer
 from policy_service.decision import Pricer
+from policy_service.keys import SigningKey, VerifyKeys
 from policy_service.rules_source import RulesSource, WatchedRules
 from policy_service.service import PolicyService
 from policy_service.settings import (
+    APPROVER_KEYS_ENV,
     PolicySettings,
+    resolve_approver_keys,
+    resolve_approver_signing_key,
+    resolve_decision_keys,
     resolve_signing_key,
     resolve_verify_keys,
 )
@@ -55,13 +67,43 @@ log = logging.getLogger(__name__)
 # --- the services ---------------------------------------------------------------------------
 
 
-def kafka_decider(kafka: KafkaSettings, names: TopicNames) -> Decider:
-    """Approval decisions of the ledger API go through the policy service (into Kafka)."""
+@dataclass(frozen=True, slots=True)
+class Approver:
+    """What a decider of approvals holds: its signing key, and the keys whose decisions count
+    (to read the approvals book as the policy service reads it)."""
+
+    signer: SigningKey
+    trusted: VerifyKeys
+
+
+def decision_keys(kafka: KafkaSettings) -> VerifyKeys:
+    """The keys whose approval decisions count: the approvers' and the policy service's."""
+    dev = environment.on_dev_stack(kafka)
+    return resolve_decision_keys(environment.policy_settings(), dev_stack=dev)
+
+
+def approver(kafka: KafkaSettings) -> Approver:
+    """The approver key of this process (`PODIUM_APPROVER_SIGNING_KEY`, or the dev stack's)."""
+    dev = environment.on_dev_stack(kafka)
+    signer = resolve_approver_signing_key(environment.approver_settings(), dev_stack=dev)
+    return Approver(signer=signer, trusted=decision_keys(kafka))
+
+
+def kafka_decider(kafka: KafkaSettings, names: TopicNames, approver: Approver) -> Decider:
+    """Approval decisions of the ledger API go onto Kafka, signed with the ledger's approver
+    key."""
 
     async def decide(approval_id: str, *, granted: bool, decided_by: str, reason: str) -> None:
         try:
             await decide_approval(
-                kafka, names, approval_id, granted=granted, decided_by=decided_by, reason=reason
+                kafka,
+                names,
+                approval_id,
+                signer=approver.signer,
+                trusted=approver.trusted,
+                granted=granted,
+                decided_by=decided_by,
+                reason=reason,
             )
         except ApprovalNotFound as exc:
             raise ApprovalUnknown(str(exc)) from None
@@ -139,6 +181,7 @@ def policy_service(
         names,
         settings,
         signing_key=resolve_signing_key(settings, dev_stack=environment.on_dev_stack(kafka)),
+        approver_keys=resolve_approver_keys(settings, dev_stack=environment.on_dev_stack(kafka)),
         database_url=database.url,
         rules=rules or WatchedRules(kafka, names),
         pricer=pricer,
@@ -159,11 +202,29 @@ def ledger_service(
         database,
         kafka,
         ingest=ingest,
-        decider=kafka_decider(kafka, environment.topic_names(kafka)),
+        decider=_ledger_decider(kafka),
         submitter=KafkaSubmitter(kafka, environment.topic_names(kafka)),
         on_api_url=environment.record_api_url if record_api_url else None,
         anchor_signer=environment.anchor_signer(settings) if ingest else None,
     )
+
+
+def _ledger_decider(kafka: KafkaSettings) -> Decider | None:
+    """The ledger API's decider, when this process has an approver key the policy service
+    trusts (else the API answers 503 to decisions, and this log says which setting is wrong)."""
+    try:
+        held = approver(kafka)
+    except ConfigurationError as exc:
+        log.warning("the ledger API will decide no approvals: %s", exc)
+        return None
+    if not signer_trusted(held.signer, held.trusted):
+        log.warning(
+            "the ledger API will decide no approvals: its approver key %r is not among %s",
+            held.signer.key_id,
+            APPROVER_KEYS_ENV,
+        )
+        return None
+    return kafka_decider(kafka, environment.topic_names(kafka), held)
 
 
 class DispatcherRole:

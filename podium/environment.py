@@ -5,7 +5,8 @@ Half of the composition root, kept apart from the service builders (`podium.comp
 that commands which only need an address or a client (`podium logs`, `spend`, `apply`, ...)
 do not import every service. With `podium.composition`, the only reader of the stack's state
 file: when `PODIUM_KAFKA_BOOTSTRAP`, `PODIUM_DATABASE_URL`, `PODIUM_POLICY_SIGNING_KEY`,
-`PODIUM_POLICY_VERIFY_KEYS`, `PODIUM_LEDGER_ANCHOR_KEY(_FILE)` or `PODIUM_API_URL` are unset,
+`PODIUM_POLICY_VERIFY_KEYS`, `PODIUM_POLICY_APPROVER_KEYS`, `PODIUM_APPROVER_SIGNING_KEY`,
+`PODIUM_LEDGER_ANCHOR_KEY(_FILE)` or `PODIUM_API_URL` are unset,
 the addresses and the dev keys `podium stack up` recorded are the defaults. A dev decision key
 (id `dev-...`) is accepted only when Kafka is the local stack's (`on_dev_stack`).
 """
@@ -30,7 +31,12 @@ from podium.core.errors import PermanentError
 from podium.core.settings import DatabaseSettings, KafkaSettings, load_settings
 from podium.stack import credentials
 from podium.stack.state import load_state, save_state, stack_dir, state_file
-from policy_service.settings import SIGNING_KEY_FILE_ENV, PolicySettings
+from policy_service.settings import (
+    APPROVER_SIGNING_KEY_FILE_ENV,
+    SIGNING_KEY_FILE_ENV,
+    ApproverSettings,
+    PolicySettings,
+)
 from topics.acls import Role
 from topics.names import TopicNames
 
@@ -97,7 +103,18 @@ def policy_settings() -> PolicySettings:
         defaults["signing_key"] = state.policy_signing_key
     if state.policy_verify_key:
         defaults["verify_keys"] = state.policy_verify_key
+    if state.approver_verify_key:
+        defaults["approver_keys"] = state.approver_verify_key
     return load_settings(PolicySettings, **defaults)
+
+
+def approver_settings() -> ApproverSettings:
+    """`PODIUM_APPROVER_*`, with the local stack's dev approver key as the default."""
+    state = load_state()
+    defaults: dict[str, str] = {}
+    if state.approver_signing_key and APPROVER_SIGNING_KEY_FILE_ENV not in os.environ:
+        defaults["signing_key"] = state.approver_signing_key
+    return load_settings(ApproverSettings, **defaults)
 
 
 def on_dev_stack(kafka: KafkaSettings) -> bool:

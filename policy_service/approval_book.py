@@ -1,18 +1,26 @@
 """The approvals book: every approval seen on `podium.approvals`, by id (plain data, no Kafka).
 
 The policy service keeps one current (`approval_follower.py`); `approvals.read_book` reads one
-for the command line. The first decision of an approval wins. The book holds what anyone wrote on
-the topic; the approvals the policy service itself issued (`IssuedApproval`) are recorded in its
-database (`approval_store.py`), and only those count.
+for the command line. The first decision of an approval wins, and only a decision signed by a
+trusted approver key counts (`approval_signing.py`): one written by anyone else is dropped. The
+requests are what anyone wrote on the topic; the approvals the policy service itself issued
+(`IssuedApproval`) are recorded in its database (`approval_store.py`), and only those count.
 """
 
 from __future__ import annotations
 
+import logging
 import uuid
+from collections import deque
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from policy_service.approval_signing import is_trusted
+from policy_service.keys import VerifyKey
 from topics.messages import AnyApprovalRecord, ApprovalDecision, ApprovalRequest
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(slots=True)
@@ -45,12 +53,24 @@ class IssuedApproval:
 
 @dataclass(slots=True)
 class ApprovalBook:
-    """Every approval seen on the topic, by id; the first decision of an approval wins."""
+    """Every approval seen on the topic, by id; the first trusted decision of an approval wins."""
 
+    trusted: Mapping[str, VerifyKey]
+    """The approver keys whose decisions count, by key id."""
     entries: dict[str, ApprovalEntry] = field(default_factory=dict)
     early_decisions: dict[str, ApprovalDecision] = field(default_factory=dict)
+    untrusted: deque[str] = field(default_factory=lambda: deque(maxlen=1000))
+    """Approval ids of the latest decisions dropped for want of a trusted signature."""
 
     def apply(self, record: AnyApprovalRecord, partition: int) -> None:
+        if isinstance(record, ApprovalDecision) and not is_trusted(record, self.trusted):
+            self.untrusted.append(record.approval_id)
+            log.warning(
+                "dropping a decision on approval %s that no trusted approver signed (key id %r)",
+                record.approval_id,
+                record.key_id,
+            )
+            return
         if isinstance(record, ApprovalRequest):
             if record.approval_id in self.entries:
                 return

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from podium.core.settings import KafkaSettings
 from policy_service.approval_book import ApprovalBook
 from policy_service.approvals import ApprovalAlreadyDecided, ApprovalNotFound, decide_approval
+from policy_service.keys import SigningKey
 from policy_service.settings import PolicySettings
 from topics.messages import utcnow
 from topics.names import TopicNames
@@ -27,12 +28,13 @@ async def expire_approvals(
     settings: PolicySettings,
     book: ApprovalBook,
     *,
+    signer: SigningKey,
     owns: Callable[[int], bool],
     ready: asyncio.Event,
     stop: asyncio.Event,
 ) -> None:
     """Every `expiry_interval_s` once `ready`, until `stop`: expire the due approvals of the
-    approvals partitions this replica `owns`."""
+    approvals partitions this replica `owns`, signed with the service's own key."""
     while not stop.is_set():
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(settings.expiry_interval_s):
@@ -48,6 +50,8 @@ async def expire_approvals(
                     kafka,
                     names,
                     approval_id,
+                    signer=signer,
+                    trusted=book.trusted,
                     granted=False,
                     expired=True,
                     decided_by="policy-service",

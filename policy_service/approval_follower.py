@@ -17,6 +17,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from podium.core.settings import KafkaSettings
 from policy_service.approval_book import ApprovalBook, ApprovalEntry
 from policy_service.approvals import decode_record
+from policy_service.keys import VerifyKeys
 from topics.codec import MalformedMessage
 from topics.messages import AuthorizationRequest, utcnow
 from topics.names import TopicNames
@@ -28,10 +29,10 @@ log = logging.getLogger(__name__)
 class ApprovalFollower:
     """Follows `podium.approvals` into `book` with the consumer given to `start`."""
 
-    def __init__(self, kafka: KafkaSettings, names: TopicNames) -> None:
+    def __init__(self, kafka: KafkaSettings, names: TopicNames, trusted: VerifyKeys) -> None:
         self._kafka = kafka
         self._names = names
-        self.book = ApprovalBook()
+        self.book = ApprovalBook(trusted)
         self.partitions: list[TopicPartition] = []
         self._consumer: AIOKafkaConsumer | None = None
         self._positions: dict[int, int] = {}

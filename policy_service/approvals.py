@@ -21,6 +21,9 @@ from aiokafka import ConsumerRecord
 from podium.core.errors import PermanentError
 from podium.core.settings import KafkaSettings
 from policy_service.approval_book import ApprovalBook, ApprovalEntry
+from policy_service.approval_signing import sign_decision, signer_trusted
+from policy_service.keys import SigningKey, VerifyKeys
+from policy_service.settings import APPROVER_KEYS_ENV
 from topics.codec import MalformedMessage, decode, encode, headers_for
 from topics.kafka import ensure_topics, make_producer
 from topics.messages import (
@@ -63,6 +66,11 @@ class ApprovalAlreadyDecided(PermanentError):
     """The approval was decided before; a decision is final."""
 
 
+class ApprovalSignerUntrusted(PermanentError):
+    """The decider's approver key is not one the policy service trusts: its decision would be
+    dropped, and the step it resumed would be refused."""
+
+
 def decode_record(data: bytes | None) -> AnyApprovalRecord:
     record: AnyApprovalRecord = decode(data, AnyApprovalRecord)
     return record
@@ -78,19 +86,20 @@ def _fold_into(book: ApprovalBook) -> Callable[[ConsumerRecord[bytes, bytes]], N
     return fold
 
 
-async def read_book(kafka: KafkaSettings, names: TopicNames) -> ApprovalBook:
-    """Read the whole approvals topic (committed records) into a book."""
+async def read_book(kafka: KafkaSettings, names: TopicNames, trusted: VerifyKeys) -> ApprovalBook:
+    """Read the whole approvals topic (committed records) into a book that counts the decisions
+    of the `trusted` approver keys only."""
     await ensure_topics(kafka, [names.approvals])
-    book = ApprovalBook()
+    book = ApprovalBook(trusted)
     await read_table(kafka, names.approvals, _fold_into(book))
     return book
 
 
 async def list_approvals(
-    kafka: KafkaSettings, names: TopicNames, status: str = "pending"
+    kafka: KafkaSettings, names: TopicNames, trusted: VerifyKeys, status: str = "pending"
 ) -> list[ApprovalEntry]:
     """Approvals by status: `pending`, `granted`, `denied`, `expired`, or `all`."""
-    return (await read_book(kafka, names)).listing(status)
+    return (await read_book(kafka, names, trusted)).listing(status)
 
 
 async def decide_approval(
@@ -98,17 +107,28 @@ async def decide_approval(
     names: TopicNames,
     approval_id: str,
     *,
+    signer: SigningKey,
+    trusted: VerifyKeys,
     granted: bool,
     decided_by: str,
     reason: str = "",
     expired: bool = False,
 ) -> ApprovalDecision:
-    """Decide a pending approval and resume its step, in one transaction.
+    """Decide a pending approval and resume its step, in one transaction; the decision is signed
+    with the approver key `signer` (which the policy service must trust for it to count), and
+    the book is read with the `trusted` keys, so a forged decision does not block this one.
 
-    Raises `ApprovalNotFound` for an unknown id and `ApprovalAlreadyDecided` when a decision
-    exists (including one written concurrently by another decider).
+    Raises `ApprovalSignerUntrusted` (before writing anything) when `signer` is not among the
+    `trusted` keys, `ApprovalNotFound` for an unknown id and `ApprovalAlreadyDecided` when a
+    decision exists (including one written concurrently by another decider).
     """
-    book = await read_book(kafka, names)
+    if not signer_trusted(signer, trusted):
+        listed = ", ".join(sorted(trusted)) or "none"
+        raise ApprovalSignerUntrusted(
+            f"approver key {signer.key_id!r} is not trusted by the policy service "
+            f"(trusted: {listed}); add its public key to {APPROVER_KEYS_ENV}"
+        )
+    book = await read_book(kafka, names, trusted)
     entry = book.get(approval_id)
     if entry is None:
         raise ApprovalNotFound(
@@ -126,13 +146,16 @@ async def decide_approval(
         _check_pending(entry)
         outcome = "expired" if expired else ("granted" if granted else "denied")
         request = entry.request
-        decision = ApprovalDecision(
-            approval_id=approval_id,
-            task_id=request.task_id,
-            decision=outcome,  # type: ignore[arg-type]
-            decided_by=decided_by,
-            reason=reason,
-            decided_at=utcnow(),
+        decision = sign_decision(
+            signer,
+            ApprovalDecision(
+                approval_id=approval_id,
+                task_id=request.task_id,
+                decision=outcome,  # type: ignore[arg-type]
+                decided_by=decided_by,
+                reason=reason,
+                decided_at=utcnow(),
+            ),
         )
         ev = event(
             ApprovalDecidedData(approval_id=approval_id, decided_by=decided_by, reason=reason),

@@ -115,8 +115,9 @@ def parse_signing_key(text: str) -> SigningKey:
     return SigningKey(key_id, Ed25519PrivateKey.from_private_bytes(raw))
 
 
-def parse_verify_keys(text: str) -> dict[str, VerifyKey]:
-    """`<key id>=<base64 32-byte public key>[,<key id>=<...>]`: at most two, ids distinct."""
+def parse_verify_keys(text: str, *, at_most: int = MAX_VERIFY_KEYS) -> dict[str, VerifyKey]:
+    """`<key id>=<base64 32-byte public key>[,<key id>=<...>]`: at most `at_most` (two: the
+    current and the next), ids distinct."""
     keys: dict[str, VerifyKey] = {}
     for part in (p for p in re.split(r"[,\s]+", text) if p):
         key_id, raw = _split(part)
@@ -125,9 +126,9 @@ def parse_verify_keys(text: str) -> dict[str, VerifyKey]:
         keys[key_id] = VerifyKey(key_id, Ed25519PublicKey.from_public_bytes(raw))
     if not keys:
         raise KeyFormatError("no key")
-    if len(keys) > MAX_VERIFY_KEYS:
+    if len(keys) > at_most:
         raise KeyFormatError(
-            f"{len(keys)} keys; at most {MAX_VERIFY_KEYS} (the current and the next) are valid"
+            f"{len(keys)} keys; at most {at_most} (the current and the next of each) are valid"
         )
     return keys
 

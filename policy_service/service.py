@@ -31,7 +31,7 @@ from policy_service.approval_follower import ApprovalFollower
 from policy_service.approval_store import ApprovalStore
 from policy_service.budgets import BudgetStore
 from policy_service.decision import Pricer, decide
-from policy_service.keys import SigningKey
+from policy_service.keys import SigningKey, VerifyKeys
 from policy_service.request_loop import Ownership, RequestLoop
 from policy_service.reservation import BudgetRequest, Reservation
 from policy_service.rules_source import RulesSource, StaticRules, WatchedRules
@@ -62,6 +62,7 @@ class PolicyService:
         settings: PolicySettings,
         *,
         signing_key: SigningKey,
+        approver_keys: VerifyKeys,
         database_url: str,
         rules: RulesSource,
         pricer: Pricer | None = None,
@@ -78,7 +79,9 @@ class PolicyService:
         self.instance_id = settings.instance_id or f"policy-{uuid.uuid4().hex[:8]}"
         self.ready = asyncio.Event()
         """Set once the request consumer has its partitions and the approvals book is read."""
-        self.approvals = ApprovalFollower(kafka, names)
+        # Decisions count when an approver signed them, or this service (an expiry).
+        trusted = {**approver_keys, signing_key.key_id: signing_key.verify_key()}
+        self.approvals = ApprovalFollower(kafka, names, trusted)
         self._owned: set[int] = set()
         self._request_partitions = 1
         self._issued: ApprovalStore | None = None
@@ -134,6 +137,7 @@ class PolicyService:
                         names,
                         self._settings,
                         self.approvals.book,
+                        signer=self._key,
                         owns=self._owns_approval_partition,
                         ready=self.ready,
                         stop=stop,

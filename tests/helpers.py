@@ -46,7 +46,9 @@ from aiokafka import ConsumerRecord
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
+from podium.composition import Approver
 from podium.core.settings import KafkaSettings
+from policy_service.keys import parse_signing_key, parse_verify_keys
 from topics.codec import decode
 from topics.kafka import make_consumer
 
@@ -67,6 +69,18 @@ def key_pair(key_id: str) -> tuple[str, str]:
         f"{key_id}={base64.b64encode(seed).decode()}",
         f"{key_id}={base64.b64encode(raw_public).decode()}",
     )
+
+
+APPROVER_KEY, APPROVER_PUBLIC = key_pair("test-approver")
+"""The approver key pair of the tests: deciders sign with the first, the policy service trusts
+the second (`PODIUM_POLICY_APPROVER_KEYS`)."""
+
+
+def approver_for(policy_verify_keys: str) -> Approver:
+    """A decider holding the tests' approver key, reading the book as a policy service whose
+    public keys are `policy_verify_keys` does."""
+    trusted = {**parse_verify_keys(APPROVER_PUBLIC), **parse_verify_keys(policy_verify_keys)}
+    return Approver(signer=parse_signing_key(APPROVER_KEY), trusted=trusted)
 
 
 T = TypeVar("T")

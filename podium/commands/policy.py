@@ -68,10 +68,12 @@ def approvals_command(
     output: Output = OutputFormat.TABLE,
 ) -> None:
     """List approvals (the pending ones by default)."""
+    from podium import composition
     from policy_service.approvals import list_approvals
 
     kafka, names = _kafka()
-    entries = asyncio.run(list_approvals(kafka, names, status))
+    trusted = composition.decision_keys(kafka)
+    entries = asyncio.run(list_approvals(kafka, names, trusted, status))
     value = [
         {
             **_row(e),
@@ -87,18 +89,28 @@ def approvals_command(
 
 
 def _decide(approval_id: str, *, granted: bool, reason: str, by: str | None) -> None:
+    from podium import composition
     from policy_service.approvals import decide_approval
 
     kafka, names = _kafka()
+    approver = composition.approver(kafka)
     decided_by = by or getpass.getuser()
     decision = asyncio.run(
         decide_approval(
-            kafka, names, approval_id, granted=granted, decided_by=decided_by, reason=reason
+            kafka,
+            names,
+            approval_id,
+            signer=approver.signer,
+            trusted=approver.trusted,
+            granted=granted,
+            decided_by=decided_by,
+            reason=reason,
         )
     )
     console.print(
         f"approval {decision.approval_id} [bold]{decision.decision}[/bold] by {decided_by} at "
-        f"{decision.decided_at.isoformat(timespec='seconds')}; the step resumes"
+        f"{decision.decided_at.isoformat(timespec='seconds')} (signed with approver key "
+        f"{decision.key_id}); the step resumes"
     )
 
 

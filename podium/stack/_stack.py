@@ -75,6 +75,11 @@ def _up(settings: StackSettings, progress: Progress) -> UpReport:
 
         key_id = f"{DEV_KEY_PREFIX}{secrets.token_hex(4)}"
         state.policy_signing_key, state.policy_verify_key = generate(key_id)
+    if state.approver_signing_key is None or state.approver_verify_key is None:
+        from policy_service.keys import DEV_KEY_PREFIX, generate
+
+        key_id = f"{DEV_KEY_PREFIX}approver-{secrets.token_hex(4)}"
+        state.approver_signing_key, state.approver_verify_key = generate(key_id)
     if state.ledger_anchor_key is None:
         state.ledger_anchor_key = secrets.token_hex(32)  # any 32 bytes are an Ed25519 seed
     started_kafka = started_postgres = False

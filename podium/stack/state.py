@@ -42,6 +42,12 @@ class StackState(msgspec.Struct, kw_only=True):
     is not set, requesters check with its public half (`policy_verify_key`) when
     `PODIUM_POLICY_VERIFY_KEYS` is not set. Accepted only with the local stack's Kafka."""
     policy_verify_key: str | None = None
+    approver_signing_key: str | None = None
+    """A development approver key pair (`<key id>=<base64>`, id `dev-approver-...`), made by
+    `podium stack up`: the ledger API and `podium approve|deny` sign their decisions with it when
+    `PODIUM_APPROVER_SIGNING_KEY` is not set; the policy service trusts its public half
+    (`approver_verify_key`) when `PODIUM_POLICY_APPROVER_KEYS` is not set."""
+    approver_verify_key: str | None = None
     ledger_anchor_key: str | None = None
     """A random development Ed25519 key (64 hex digits) with which the ledger signs its anchors,
     made by `podium stack up`; used when `PODIUM_LEDGER_ANCHOR_KEY(_FILE)` is not set."""

@@ -25,7 +25,7 @@ from podium.core.settings import DatabaseSettings, KafkaSettings
 from policy_service.client import Authorizer
 from policy_service.keys import parse_verify_keys
 from policy_service.settings import PolicySettings
-from tests.helpers import key_pair, wait_until
+from tests.helpers import APPROVER_PUBLIC, key_pair, wait_until
 from topics.codec import MalformedMessage, decode, encode, headers_for
 from topics.kafka import ensure_topics, make_consumer, make_producer
 from topics.messages import AnyResult, Event, TaskRequested, utcnow
@@ -130,7 +130,7 @@ class Runtime:
         await self.watcher.wait_for(lambda c: bool(c.routing), timeout=30)
         self.spawn(self.collector.run(kafka, names, self.stop), "collector")
         policy_settings = policy_settings or PolicySettings(
-            signing_key=SIGNING_KEY, verify_keys=VERIFY_KEYS
+            signing_key=SIGNING_KEY, verify_keys=VERIFY_KEYS, approver_keys=APPROVER_PUBLIC
         )
         policy = composition.policy_service(
             kafka, policy_settings, DatabaseSettings(url=self.database_url), db_schema=self.schema

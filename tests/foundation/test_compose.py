@@ -56,7 +56,12 @@ def test_role_services_run_podium_with_settings_and_wait_for_health(
     assert env["PODIUM_DATABASE_URL"].startswith("postgresql://")
     if service == "policy":
         assert env["PODIUM_POLICY_SIGNING_KEY"].startswith("${PODIUM_POLICY_SIGNING_KEY:?")
-    elif service != "ledger":
+        assert env["PODIUM_POLICY_APPROVER_KEYS"].startswith("${PODIUM_POLICY_APPROVER_KEYS:?")
+    elif service == "ledger":
+        assert env["PODIUM_APPROVER_SIGNING_KEY"].startswith("${PODIUM_APPROVER_SIGNING_KEY:?")
+        assert "PODIUM_POLICY_SIGNING_KEY" not in env, "only the policy service holds its key"
+    else:
+        assert "PODIUM_APPROVER_SIGNING_KEY" not in env, "actors never hold an approver key"
         assert env["PODIUM_POLICY_VERIFY_KEYS"].startswith("${PODIUM_POLICY_VERIFY_KEYS:?")
         assert "PODIUM_POLICY_SIGNING_KEY" not in env, "only the policy service holds the key"
     for dependency in ("kafka", "postgres"):
@@ -66,7 +71,7 @@ def test_role_services_run_podium_with_settings_and_wait_for_health(
 def test_decision_keys_have_no_default() -> None:
     """A missing key stops `docker compose up` with the way to make one; none is made up."""
     text = (ROOT / "compose.yaml").read_text()
-    assert not re.search(r"PODIUM_POLICY_\w*KEY\w*:-", text)
+    assert not re.search(r"PODIUM_(POLICY|APPROVER)_\w*KEY\w*:-", text)
     assert "PODIUM_POLICY_HMAC_KEY" not in text
 
 

@@ -15,6 +15,7 @@ from ledger.plan import incoming
 from ledger.store import write_batch
 from podium.composition import kafka_decider
 from podium.core.settings import KafkaSettings
+from tests.helpers import approver_for, key_pair
 from tests.ledger.conftest import task_events
 from topics.messages import (
     ApprovalRequestedData,
@@ -292,7 +293,8 @@ async def test_approval_unknown_to_the_policy_service_is_404(
     kafka_settings: KafkaSettings,
     topic_names: TopicNames,
 ) -> None:
-    app = create_app(seeded, kafka_decider(kafka_settings, topic_names))
+    decider = kafka_decider(kafka_settings, topic_names, approver_for(key_pair("test-api")[1]))
+    app = create_app(seeded, decider)
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app=app), base_url="http://ledger"
     ) as http:

@@ -19,7 +19,7 @@ from policy_service.rules import RuleSet
 from policy_service.rules_source import StaticRules
 from policy_service.service import PolicyService
 from policy_service.settings import PolicySettings
-from tests.helpers import key_pair
+from tests.helpers import APPROVER_PUBLIC, key_pair
 from tests.policy.manifests_fixture import pricer, rule_set
 from topics.kafka import ensure_topics
 from topics.names import TopicNames
@@ -32,7 +32,9 @@ PUBLIC_KEYS = parse_verify_keys(VERIFY_KEYS)
 
 def policy_settings(**fields: Any) -> PolicySettings:
     """The policy settings of these tests: their key pair, and `fields`."""
-    return PolicySettings(signing_key=SIGNING_KEY, verify_keys=VERIFY_KEYS, **fields)
+    return PolicySettings(
+        signing_key=SIGNING_KEY, verify_keys=VERIFY_KEYS, approver_keys=APPROVER_PUBLIC, **fields
+    )
 
 
 @dataclass

@@ -16,13 +16,15 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from actors.settings import ActorSettings
 from podium import composition
 from podium.core.settings import KafkaSettings
+from policy_service.approval_signing import sign_decision as sign_approval
+from policy_service.approvals import decide_approval, list_approvals
 from policy_service.client import FAIL_CLOSED_RULE, Authorizer, is_allowed
 from policy_service.keys import generate, parse_signing_key
 from policy_service.settings import PolicySettings
 from policy_service.signing import request_digest, sign_decision
-from tests.helpers import consume_decoded, wait_until
+from tests.helpers import approver_for, consume_decoded, wait_until
 from tests.policy.conftest import PUBLIC_KEYS, SIGNER, VERIFY_KEYS, PolicyHarness, policy_settings
-from tests.policy.test_service import model_call, task, tool_call
+from tests.policy.test_service import model_call, park, parked, task, tool_call
 from topics.codec import HEADER_CORRELATION_ID, HEADER_REPLY_TO, decode, encode, header
 from topics.kafka import ensure_topics, make_admin, make_consumer, make_producer
 from topics.messages import (
@@ -301,3 +303,60 @@ async def test_approval_records_written_by_a_plain_producer_allow_nothing(
     decision = await tool_call(authorizer, t, "wire-money", approval_id=made_up)
     assert (decision.decision, decision.rule) == ("deny", "approval"), decision
     assert "not issued by the policy service" in decision.reason
+
+
+async def test_a_decision_no_approver_signed_neither_allows_nor_blocks_the_real_one(
+    harness: PolicyHarness,
+) -> None:
+    """The policy service issued an approval and the step is parked. Whoever may write the
+    approvals topic (every actor parks its steps there) writes a granted decision for it,
+    unsigned, then one signed with a key of its own making: the call stays unapproved, and the
+    approver's own decision still decides it."""
+    await harness.start_service()
+    authorizer = await harness.authorizer()
+    t = task()
+    asked = await tool_call(authorizer, t, "wire-money")
+    assert asked.decision == "approval_required" and asked.approval_id
+    await park(harness, parked(asked, t))
+    own_key = parse_signing_key(generate("mallory")[0])
+    forged = [
+        ApprovalDecision(
+            approval_id=asked.approval_id, task_id=t, decision="granted", decided_by="alice"
+        ),
+        sign_approval(
+            own_key,
+            ApprovalDecision(
+                approval_id=asked.approval_id, task_id=t, decision="granted", decided_by="alice"
+            ),
+        ),
+    ]
+    async with bus(harness, harness.names.approvals) as (_, producer):
+        for record in forged:
+            await producer.send_and_wait(
+                harness.names.approvals, key=t.encode(), value=encode(record)
+            )
+    book = harness.running[0].service.approvals.book
+    await wait_until(lambda: list(book.untrusted).count(asked.approval_id) == 2)
+    entry = book.get(asked.approval_id)
+    assert entry is not None and entry.decision is None
+
+    unapproved = await tool_call(authorizer, t, "wire-money", approval_id=asked.approval_id)
+    assert (unapproved.decision, unapproved.rule) == ("deny", "approval"), unapproved
+
+    approver = approver_for(VERIFY_KEYS)
+    assert [
+        e.request.approval_id
+        for e in await list_approvals(harness.kafka, harness.names, approver.trusted)
+    ] == [asked.approval_id], "the forged decisions do not show as decided"
+    decision = await decide_approval(
+        harness.kafka,
+        harness.names,
+        asked.approval_id,
+        signer=approver.signer,
+        trusted=approver.trusted,
+        granted=True,
+        decided_by="alice",
+    )
+    assert decision.key_id == approver.signer.key_id
+    approved = await tool_call(authorizer, t, "wire-money", approval_id=asked.approval_id)
+    assert is_allowed(approved), approved

@@ -17,8 +17,8 @@ from policy_service.approvals import (
 )
 from policy_service.client import FAIL_CLOSED_RULE, Authorizer, is_allowed
 from tests.faults.cluster import read_topic
-from tests.helpers import consume_decoded, wait_until
-from tests.policy.conftest import PolicyHarness, policy_settings
+from tests.helpers import approver_for, consume_decoded, wait_until
+from tests.policy.conftest import VERIFY_KEYS, PolicyHarness, policy_settings
 from topics.codec import (
     HEADER_CORRELATION_ID,
     HEADER_REPLY_TO,
@@ -325,12 +325,15 @@ async def test_approval_survives_a_full_restart_and_resumes_the_step(
     await park(harness, parked(asked, t))
     await first.shutdown()  # every process of the policy service is gone
 
-    pending = await list_approvals(harness.kafka, harness.names)
+    approver = approver_for(VERIFY_KEYS)
+    pending = await list_approvals(harness.kafka, harness.names, approver.trusted)
     assert [e.request.approval_id for e in pending] == [asked.approval_id]
     decision = await decide_approval(
         harness.kafka,
         harness.names,
         asked.approval_id,
+        signer=approver.signer,
+        trusted=approver.trusted,
         granted=True,
         decided_by="alice",
         reason="invoice checked",
@@ -338,11 +341,23 @@ async def test_approval_survives_a_full_restart_and_resumes_the_step(
     assert (decision.decision, decision.decided_by) == ("granted", "alice")
     with pytest.raises(ApprovalAlreadyDecided, match="already granted by alice"):
         await decide_approval(
-            harness.kafka, harness.names, asked.approval_id, granted=False, decided_by="bob"
+            harness.kafka,
+            harness.names,
+            asked.approval_id,
+            signer=approver.signer,
+            trusted=approver.trusted,
+            granted=False,
+            decided_by="bob",
         )
     with pytest.raises(ApprovalNotFound):
         await decide_approval(
-            harness.kafka, harness.names, "apr-nope", granted=True, decided_by="x"
+            harness.kafka,
+            harness.names,
+            "apr-nope",
+            signer=approver.signer,
+            trusted=approver.trusted,
+            granted=True,
+            decided_by="x",
         )
 
     steps = await consume_decoded(harness.kafka, harness.names.agent("researcher"), 1, Step)

@@ -12,7 +12,15 @@ import pytest
 from podium.core.settings import ConfigurationError
 from policy_service.client import arguments_digest
 from policy_service.keys import generate, parse_signing_key, parse_verify_keys
-from policy_service.settings import PolicySettings, resolve_signing_key, resolve_verify_keys
+from policy_service.settings import (
+    ApproverSettings,
+    PolicySettings,
+    resolve_approver_keys,
+    resolve_approver_signing_key,
+    resolve_decision_keys,
+    resolve_signing_key,
+    resolve_verify_keys,
+)
 from policy_service.signing import request_digest, sign_decision, verify_decision
 from topics.codec import decode, encode
 from topics.messages import Action, AuthorizationRequest, Decision
@@ -163,3 +171,32 @@ def test_verify_keys_are_required_and_checked() -> None:
 def test_the_signing_key_never_shows_in_the_settings_repr() -> None:
     settings = PolicySettings(signing_key=SIGNING)
     assert SIGNING.split("=", 1)[1] not in repr(settings)
+
+
+def test_approver_keys_are_resolved_like_the_decision_keys(tmp_path: Path) -> None:
+    approver_signing, approver_verify = generate("approver-1")
+    assert resolve_approver_keys(PolicySettings(), dev_stack=False) == {}
+    trusted = resolve_decision_keys(
+        PolicySettings(verify_keys=VERIFY, approver_keys=approver_verify), dev_stack=False
+    )
+    assert set(trusted) == {"k1", "approver-1"}
+    key = resolve_approver_signing_key(
+        ApproverSettings(signing_key=approver_signing), dev_stack=False
+    )
+    assert key.key_id == "approver-1"
+    key_file = tmp_path / "approver.key"
+    key_file.write_text(approver_signing)
+    assert (
+        resolve_approver_signing_key(
+            ApproverSettings(signing_key_file=key_file), dev_stack=False
+        ).key_id
+        == "approver-1"
+    )
+    with pytest.raises(ConfigurationError, match="PODIUM_APPROVER_SIGNING_KEY: no key"):
+        resolve_approver_signing_key(ApproverSettings(), dev_stack=False)
+    dev_signing, dev_verify = generate("dev-approver-1")
+    with pytest.raises(ConfigurationError, match="development key"):
+        resolve_approver_signing_key(ApproverSettings(signing_key=dev_signing), dev_stack=False)
+    with pytest.raises(ConfigurationError, match=r"PODIUM_POLICY_APPROVER_KEYS: .*development"):
+        resolve_approver_keys(PolicySettings(approver_keys=dev_verify), dev_stack=False)
+    assert resolve_approver_keys(PolicySettings(approver_keys=dev_verify), dev_stack=True)

@@ -30,7 +30,11 @@ class ApprovalRequest(Message, frozen=True, kw_only=True, tag_field="record", ta
 
 
 class ApprovalDecision(Message, frozen=True, kw_only=True, tag_field="record", tag="decided"):
-    """A person's (or the clock's) decision on a parked step."""
+    """A person's (or the clock's) decision on a parked step, signed by its approver.
+
+    `signature` is the Ed25519 signature, by the approver key `key_id`, of every other field
+    (`policy_service/approval_signing.py`); the services count only decisions whose key they
+    trust, so a decision written by anyone else who can reach the topic decides nothing."""
 
     topic_doc: ClassVar[str] = "podium.approvals"
 
@@ -40,6 +44,8 @@ class ApprovalDecision(Message, frozen=True, kw_only=True, tag_field="record", t
     decided_by: str = ""
     reason: str = ""
     decided_at: datetime = msgspec.field(default_factory=utcnow)
+    key_id: str = ""
+    signature: str = ""
 
 
 AnyApprovalRecord = ApprovalRequest | ApprovalDecision
