@@ -14,18 +14,17 @@ import functools
 import logging
 import time
 import uuid
-from collections.abc import Callable
 
 from aiokafka import ConsumerRecord
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from actors.agent_loop import AgentLoop
 from actors.joins import JoinStore
 from actors.outbox import OutboxBuilder
 from actors.poison import kept_for_letter
 from actors.ports import CatalogSource, Gate, ToolBox
-from actors.profile import AgentProfile, Profiles
+from actors.profile import AgentProfile, Profiles, ProviderFactory
 from actors.providers import make_provider
-from actors.providers.base import ModelProvider
 from actors.records import Outbox, PartitionContext
 from actors.results import Failed, LoopResult
 from actors.routing import visits_of, waits_at_join
@@ -34,7 +33,6 @@ from actors.transactions import TransactionalProcessor
 from actors.transition import failure, transition
 from actors.usage_emitter import UsageEmitter
 from manifests.catalog import Catalog
-from manifests.models import ModelEndpoint
 from podium.core import tracing
 from podium.core.errors import TransientError
 from podium.core.logs import log_context
@@ -65,7 +63,8 @@ class ActorService:
         catalog: CatalogSource,
         gate: Gate,
         tools: ToolBox,
-        provider_factory: Callable[[ModelEndpoint], ModelProvider] | None = None,
+        provider_factory: ProviderFactory | None = None,
+        sealing_key: X25519PrivateKey | None = None,
         instance_id: str | None = None,
     ) -> None:
         self.name = f"actor:{agent}"
@@ -76,7 +75,11 @@ class ActorService:
         self._profiles = Profiles(
             max_output_tokens=settings.max_output_tokens,
             provider_factory=provider_factory
-            or functools.partial(make_provider, allowed_secret_env=settings.allowed_secret_env),
+            or functools.partial(
+                make_provider,
+                allowed_secret_env=settings.allowed_secret_env,
+                sealing_key=sealing_key,
+            ),
         )
         instance = instance_id or uuid.uuid4().hex[:8]
         self._usage = UsageEmitter(kafka, names, source=self.name)

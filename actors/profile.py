@@ -13,8 +13,12 @@ import msgspec
 from actors.providers import make_provider
 from actors.providers.base import ModelProvider
 from manifests.catalog import Catalog
-from manifests.models import ModelEndpoint
+from manifests.models import ModelEndpoint, Secret
 from topics.routing import RouteNode
+
+ProviderFactory = Callable[[ModelEndpoint, Secret | None], ModelProvider]
+"""An endpoint and the catalog's Secret its `auth.secretRef` names (None: none, or not applied)
+-> its provider (`make_provider`, with the actor's settings and sealing key)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,29 +60,34 @@ def system_prompt(agent: str, prompt: str, description: str) -> str:
 
 
 class Profiles:
-    """Builds an agent's profile from the catalog; one provider per endpoint definition, kept
-    until `aclose` (a changed endpoint gets a new provider)."""
+    """Builds an agent's profile from the catalog; one provider per endpoint definition and
+    Secret, kept until `aclose` (a changed endpoint, or its Secret applied again, gets a new
+    provider: that is how a rotated key takes effect)."""
 
     def __init__(
         self,
         *,
         max_output_tokens: int,
-        provider_factory: Callable[[ModelEndpoint], ModelProvider] = make_provider,
+        provider_factory: ProviderFactory = make_provider,
     ) -> None:
         self._max_output_tokens = max_output_tokens
         self._provider_factory = provider_factory
-        self._providers: dict[tuple[str, str], ModelProvider] = {}
+        self._providers: dict[tuple[str, str, str], ModelProvider] = {}
 
     async def aclose(self) -> None:
         for provider in self._providers.values():
             await provider.aclose()
         self._providers.clear()
 
-    def _provider(self, endpoint: ModelEndpoint) -> ModelProvider:
-        key = (endpoint.metadata.name, msgspec.json.encode(endpoint.model_dump(mode="json")).hex())
+    def _provider(self, endpoint: ModelEndpoint, secret: Secret | None) -> ModelProvider:
+        key = (
+            endpoint.metadata.name,
+            msgspec.json.encode(endpoint.model_dump(mode="json")).hex(),
+            msgspec.json.encode(secret.model_dump(mode="json")).hex() if secret else "",
+        )
         provider = self._providers.get(key)
         if provider is None:
-            provider = self._provider_factory(endpoint)
+            provider = self._provider_factory(endpoint, secret)
             self._providers[key] = provider
         return provider
 
@@ -91,7 +100,7 @@ class Profiles:
                 endpoint=endpoint.metadata.name,
                 provider_name=endpoint.spec.provider,
                 model=model,
-                provider=self._provider(endpoint),
+                provider=self._provider(endpoint, catalog.secret_for(endpoint)),
                 pricing=endpoint.spec.pricing,
             )
             for endpoint, model in choices

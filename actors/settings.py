@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import os
 import re
+from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_ALLOWED_SECRET_ENV = ("OPENAI_API_KEY", "ANTHROPIC_API_KEY")
@@ -72,6 +73,13 @@ class ActorSettings(_TransactionalConsumerSettings):
         "variables a ModelEndpoint may name as api_key_env; PODIUM_* names are always refused",
     )
 
+    sealing_key: SecretStr | None = Field(
+        default=None,
+        description="the X25519 private key (base64 of 32 bytes) that opens the Secrets "
+        "`podium apply` sealed (auth.secretRef); the dev stack's when unset there",
+    )
+    sealing_key_file: Path | None = Field(default=None, description="a file holding sealing_key")
+
     python_tool_modules: Annotated[list[str], NoDecode] = Field(
         default=[],
         description="comma-separated modules (a package allows its submodules) whose functions "
@@ -96,6 +104,12 @@ class ActorSettings(_TransactionalConsumerSettings):
                 "partition; bound them with PODIUM_ACTOR_MAX_IN_FLIGHT"
             )
         return data
+
+    @model_validator(mode="after")
+    def _one_sealing_key(self) -> ActorSettings:
+        if self.sealing_key is not None and self.sealing_key_file is not None:
+            raise ValueError("set PODIUM_ACTOR_SEALING_KEY or PODIUM_ACTOR_SEALING_KEY_FILE")
+        return self
 
     @field_validator("allowed_secret_env", "python_tool_modules", mode="before")
     @classmethod

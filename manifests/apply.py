@@ -3,18 +3,21 @@ table to the compacted manifests topic in ONE Kafka transaction (all or nothing)
 
 What is applied is checked together with what is already on the topic (so `apply -f agents.yaml`
 may refer to an endpoint applied earlier). A resource whose canonical form did not change is not
-published again; applying the same files twice publishes nothing.
+published again; applying the same files twice publishes nothing, except Secrets: their values
+are sealed (`manifests.sealing`) anew on every apply, with a new ephemeral key, so a Secret is
+published again each time (which is also how a value is rotated).
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
@@ -22,13 +25,24 @@ from manifests._topic import ROUTING_KIND, Records, read_records, record_key
 from manifests.catalog import Catalog
 from manifests.errors import ManifestError
 from manifests.loader import Located, build, parse_document, parse_files
+from manifests.models import Secret
+from manifests.sealing import sealed_document
 from podium.core.settings import KafkaSettings
 from topics.codec import encode, headers_for
 from topics.kafka import ensure_topics, make_producer
 from topics.messages import ManifestRecord
 from topics.names import TopicNames
 
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
+
 log = logging.getLogger(__name__)
+
+NO_SEALING_KEY = (
+    "there is no sealing key to seal this Secret with, and its values are never published in "
+    "plain text: set PODIUM_SEALING_PUBLIC_KEY (or PODIUM_SEALING_PUBLIC_KEY_FILE) to the "
+    "services' public key, or start the dev stack (`podium stack up` makes a key pair)"
+)
 
 
 @dataclass(slots=True)
@@ -98,11 +112,38 @@ def plan(
     return records, unchanged
 
 
+def seal_secrets(
+    applied: Sequence[Located], public: X25519PublicKey | None
+) -> tuple[list[Located], list[ManifestError]]:
+    """`applied` with every Secret's values sealed to `public` (the document published and the
+    resource both); an error per Secret with plain values when there is no key."""
+    out: list[Located] = []
+    errors: list[ManifestError] = []
+    for item in applied:
+        resource = item.resource
+        if isinstance(resource, Secret) and not resource.spec.sealed:
+            if public is None:
+                errors.append(item.error(("spec",), NO_SEALING_KEY))
+                continue
+            raw = sealed_document(item.raw, resource, public)
+            item = dataclasses.replace(item, raw=raw, resource=Secret.model_validate(raw))
+        out.append(item)
+    return out, errors
+
+
 async def apply_paths(
-    kafka: KafkaSettings, names: TopicNames, paths: Sequence[Path]
+    kafka: KafkaSettings,
+    names: TopicNames,
+    paths: Sequence[Path],
+    *,
+    sealing_key: X25519PublicKey | None = None,
 ) -> ApplyReport:
+    """Apply the files; Secret values are sealed to `sealing_key` (the services' public key)
+    before anything leaves the process, and a Secret is refused when there is none."""
     report = ApplyReport()
-    applied, errors = parse_files([Path(p) for p in paths])
+    parsed, errors = parse_files([Path(p) for p in paths])
+    applied, unsealed = seal_secrets(parsed, sealing_key)
+    errors += unsealed
     if errors:
         report.errors = sorted(errors, key=ManifestError.sort_key)
         return report

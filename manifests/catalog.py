@@ -18,6 +18,7 @@ from manifests.models import (
     McpServer,
     ModelEndpoint,
     Resource,
+    Secret,
     Task,
     TaskSchedule,
     Tool,
@@ -46,6 +47,7 @@ class Catalog:
     mcp_servers: Mapping[str, McpServer]
     tasks: Mapping[str, Task]
     schedules: Mapping[str, TaskSchedule]
+    secrets: Mapping[str, Secret]
     routing: Mapping[str, RoutingTable]
     names: TopicNames
 
@@ -66,6 +68,7 @@ class Catalog:
             mcp_servers=_by_name(items, McpServer),
             tasks=_by_name(items, Task),
             schedules=_by_name(items, TaskSchedule),
+            secrets=_by_name(items, Secret),
             routing=MappingProxyType(compile_all(systems.values(), names)),
             names=names,
         )
@@ -88,6 +91,7 @@ class Catalog:
             self.tool_permissions,
             self.tasks,
             self.schedules,
+            self.secrets,
         ):
             out.extend(mapping.values())
         return out
@@ -119,6 +123,12 @@ class Catalog:
             if endpoint.spec.default_model:
                 out.append((endpoint, endpoint.spec.default_model))
         return out
+
+    def secret_for(self, endpoint: ModelEndpoint) -> Secret | None:
+        """The Secret an endpoint's `auth.secretRef` names (None when it names none, or when
+        that secret is not applied)."""
+        auth = endpoint.spec.auth
+        return self.secrets.get(auth.secret_name) if auth is not None else None
 
     def policies_for(self, system: str, agent: str) -> list[AgentPolicy]:
         return [p for p in self.policies.values() if p.applies_to(system, agent)]

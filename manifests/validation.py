@@ -20,6 +20,7 @@ from manifests.models import (
     AgentSystem,
     McpServer,
     ModelEndpoint,
+    Secret,
     Task,
     TaskSchedule,
     Tool,
@@ -68,6 +69,7 @@ def check(
     }
     servers = names(McpServer)
     tasks = names(Task)
+    secrets = {i.resource.name: i.resource for i in unique if isinstance(i.resource, Secret)}
     tools = names(Tool) | set(BUILTIN_TOOLS)
     for item in unique:
         if isinstance(item.resource, McpServer):
@@ -176,6 +178,19 @@ def check(
                 )
             if res.spec.mcp_server is not None:
                 ref(item, ("spec", "mcp_server"), "McpServer", res.spec.mcp_server, servers)
+        elif isinstance(res, ModelEndpoint) and res.spec.auth is not None:
+            auth, path = res.spec.auth, ("spec", "auth", "secretRef")
+            ref(item, path, "Secret", auth.secret_name, set(secrets))
+            secret = secrets.get(auth.secret_name)
+            keys = secret.spec.keys() if secret is not None else []
+            if secret is not None and auth.secret_key not in keys:
+                errors.append(
+                    item.error(
+                        path,
+                        f"Secret/{secret.name} has no key {auth.secret_key!r} (it has "
+                        f"{', '.join(keys)}){suggest(auth.secret_key, keys)}",
+                    )
+                )
         elif isinstance(res, Task):
             ref(item, ("spec", "system"), "AgentSystem", res.spec.system, systems)
         elif isinstance(res, TaskSchedule):

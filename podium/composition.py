@@ -303,6 +303,7 @@ class ActorRole:
         self._agents = agents
         self._settings = settings
         self._verify_keys = resolve_verify_keys(policy, dev_stack=environment.on_dev_stack(kafka))
+        self._sealing_key = environment.actor_sealing_key(settings, kafka)
         self._dispatcher = dispatcher
         self._dispatcher_kafka = dispatcher_kafka or kafka
         self._extra = extra or []
@@ -358,6 +359,7 @@ class ActorRole:
                             catalog=watcher,
                             gate=authorizer,
                             tools=tools,
+                            sealing_key=self._sealing_key,
                         )
                         started.add(agent)
                         log.info("starting actor %s", agent)

@@ -6,8 +6,9 @@ that commands which only need an address or a client (`podium logs`, `spend`, `a
 do not import every service. With `podium.composition`, the only reader of the stack's state
 file: when `PODIUM_KAFKA_BOOTSTRAP`, `PODIUM_DATABASE_URL`, `PODIUM_POLICY_SIGNING_KEY`,
 `PODIUM_POLICY_VERIFY_KEYS`, `PODIUM_POLICY_APPROVER_KEYS`, `PODIUM_APPROVER_SIGNING_KEY`,
-`PODIUM_LEDGER_ANCHOR_KEY(_FILE)` or `PODIUM_API_URL` are unset,
-the addresses and the dev keys `podium stack up` recorded are the defaults. A dev decision key
+`PODIUM_LEDGER_ANCHOR_KEY(_FILE)`, `PODIUM_SEALING_PUBLIC_KEY(_FILE)`,
+`PODIUM_ACTOR_SEALING_KEY(_FILE)` or `PODIUM_API_URL` are unset, the addresses and the dev keys
+`podium stack up` recorded are the defaults. A dev decision key
 (id `dev-...`) is accepted only when Kafka is the local stack's (`on_dev_stack`).
 """
 
@@ -17,7 +18,9 @@ import os
 from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 
+from actors.settings import ActorSettings
 from ledger.anchors import (
     AnchorSigner,
     new_private_hex,
@@ -27,6 +30,8 @@ from ledger.anchors import (
 )
 from ledger.client import LedgerClient
 from ledger.settings import LedgerSettings
+from manifests.sealing import load_private_key, load_public_key
+from manifests.settings import SealingSettings
 from podium.core.errors import PermanentError
 from podium.core.settings import DatabaseSettings, KafkaSettings, load_settings
 from podium.stack import credentials
@@ -155,6 +160,42 @@ def anchor_public_key(settings: LedgerSettings) -> Ed25519PublicKey:
             settings.anchor_public_key, what="PODIUM_LEDGER_ANCHOR_PUBLIC_KEY"
         )
     return anchor_signer(settings).private.public_key()
+
+
+def sealing_public_key(kafka: KafkaSettings) -> X25519PublicKey | None:
+    """What `podium apply` seals Secret values to: `PODIUM_SEALING_PUBLIC_KEY(_FILE)`, else, on
+    the dev stack, the public half of the pair `podium stack up` made; None when neither."""
+    settings = load_settings(SealingSettings)
+    if settings.public_key is not None:
+        return load_public_key(settings.public_key, what="PODIUM_SEALING_PUBLIC_KEY")
+    path = settings.public_key_file
+    what = f"PODIUM_SEALING_PUBLIC_KEY_FILE {path}"
+    if path is None and on_dev_stack(kafka) and credentials.sealing_public_key_file().exists():
+        path = credentials.sealing_public_key_file()
+        what = str(path)
+    return load_public_key(_read_key(path, what), what=what) if path is not None else None
+
+
+def actor_sealing_key(settings: ActorSettings, kafka: KafkaSettings) -> X25519PrivateKey | None:
+    """What an actor opens sealed Secrets with: `PODIUM_ACTOR_SEALING_KEY(_FILE)`, else, on the
+    dev stack, the private key `podium stack up` made; None when neither (a model call that
+    needs a Secret then fails, naming the setting)."""
+    if settings.sealing_key is not None:
+        text = settings.sealing_key.get_secret_value()
+        return load_private_key(text, what="PODIUM_ACTOR_SEALING_KEY")
+    path = settings.sealing_key_file
+    what = f"PODIUM_ACTOR_SEALING_KEY_FILE {path}"
+    if path is None and on_dev_stack(kafka) and credentials.sealing_key_file().exists():
+        path = credentials.sealing_key_file()
+        what = str(path)
+    return load_private_key(_read_key(path, what), what=what) if path is not None else None
+
+
+def _read_key(path: Path, what: str) -> str:
+    try:
+        return path.read_text().strip()
+    except OSError as exc:
+        raise PermanentError(f"{what}: {exc.strerror}") from None
 
 
 def topic_names(kafka: KafkaSettings) -> TopicNames:

@@ -1,26 +1,14 @@
-"""Shared helpers of the SDK providers: API keys, options, arguments, SDK error translation."""
+"""Shared helpers of the SDK providers: options, arguments, SDK error translation."""
 
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Mapping
 from typing import Any
 
 import httpx
 
 from actors.providers.errors import PermanentModelError, TransientModelError, error_for_status
-
-
-def api_key_from_env(provider: str, variable: str) -> str:
-    value = os.environ.get(variable, "")
-    if not value:
-        raise PermanentModelError(
-            f"{provider}: the API key variable {variable} is not set; export {variable} "
-            "or point the ModelEndpoint's api_key_env at the variable that holds the key",
-            provider=provider,
-        )
-    return value
 
 
 def check_options(

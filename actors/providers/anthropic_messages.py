@@ -13,7 +13,6 @@ from typing import Any
 import anthropic
 
 from actors.providers._translate import (
-    api_key_from_env,
     check_options,
     object_schema,
     request_params,
@@ -21,6 +20,7 @@ from actors.providers._translate import (
 )
 from actors.providers.base import ChatMessage, ModelReply, ModelRequest, ToolCall, Usage
 from actors.providers.errors import PermanentModelError
+from actors.providers.keys import ApiKey, EnvKey, masked
 from actors.providers.outcomes import outcome_instruction, split_outcome
 
 DEFAULT_MAX_TOKENS = 4096
@@ -41,13 +41,14 @@ class AnthropicProvider:
         self,
         *,
         base_url: str | None = None,
-        api_key_env: str = "ANTHROPIC_API_KEY",
+        api_key: ApiKey | None = None,
         default_model: str | None = None,
         options: Mapping[str, Any] | None = None,
         where: str = "ModelEndpoint",
     ) -> None:
         self._base_url = base_url
-        self._api_key_env = api_key_env
+        self._api_key = api_key or EnvKey(self.name, "ANTHROPIC_API_KEY")
+        self._key = ""
         self._default_model = default_model
         self._options = check_options(
             options or {}, SUPPORTED_OPTIONS, where=where, provider=self.name
@@ -56,9 +57,9 @@ class AnthropicProvider:
 
     def _get_client(self) -> anthropic.AsyncAnthropic:
         if self._client is None:
-            key = api_key_from_env(self.name, self._api_key_env)
+            self._key = self._api_key.value()
             self._client = anthropic.AsyncAnthropic(
-                api_key=key, base_url=self._base_url, max_retries=0
+                api_key=self._key, base_url=self._base_url, max_retries=0
             )
         return self._client
 
@@ -94,13 +95,16 @@ class AnthropicProvider:
         try:
             response = await client.messages.create(**params)
         except anthropic.AnthropicError as exc:
-            raise translate_sdk_error(
+            error = translate_sdk_error(
                 self.name,
                 exc,
                 status_error=anthropic.APIStatusError,
                 timeout_error=anthropic.APITimeoutError,
                 connection_error=anthropic.APIConnectionError,
-            ) from exc
+            )
+            if self._key and self._key in f"{exc!r} {error}":
+                raise masked(error, self._key) from None  # the cause holds the key too
+            raise error from exc
         texts: list[str] = []
         calls: list[ToolCall] = []
         for block in response.content:

@@ -17,6 +17,11 @@ class EndpointMetadata(Protocol):
     def name(self) -> str: ...
 
 
+class EndpointAuth(Protocol):
+    @property
+    def secret_ref(self) -> str: ...
+
+
 class EndpointSpec(Protocol):
     @property
     def provider(self) -> str: ...
@@ -32,6 +37,9 @@ class EndpointSpec(Protocol):
 
     @property
     def options(self) -> Mapping[str, Any]: ...
+
+    @property
+    def auth(self) -> EndpointAuth | None: ...
 
 
 class Endpoint(Protocol):

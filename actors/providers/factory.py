@@ -4,45 +4,65 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from pydantic import ValidationError
 
 from actors.providers.anthropic_messages import AnthropicProvider
 from actors.providers.base import ModelProvider
 from actors.providers.endpoint import Endpoint, check_secret_env
 from actors.providers.errors import PermanentModelError
+from actors.providers.keys import ApiKey, EnvKey, NoKey, SealedKey
 from actors.providers.mock import MockProvider
 from actors.providers.openai_chat import OpenAIChatProvider
 from actors.settings import DEFAULT_ALLOWED_SECRET_ENV
-from manifests.models import MockOptions
+from manifests.models import MockOptions, Secret
 
 PROVIDERS = ("openai", "anthropic", "openai-compatible", "mock")
 
 
 def make_provider(
-    endpoint: Endpoint, *, allowed_secret_env: Sequence[str] = DEFAULT_ALLOWED_SECRET_ENV
+    endpoint: Endpoint,
+    secret: Secret | None = None,
+    *,
+    allowed_secret_env: Sequence[str] = DEFAULT_ALLOWED_SECRET_ENV,
+    sealing_key: X25519PrivateKey | None = None,
 ) -> ModelProvider:
-    """A provider for the endpoint. Nothing is contacted and no key is read here: a missing API key
-    surfaces as `PermanentModelError` (naming the variable) on the first call. An `api_key_env`
-    that is a `PODIUM_*` variable or is not in `allowed_secret_env` (the actor's
-    `PODIUM_ACTOR_ALLOWED_SECRET_ENV`) raises `PermanentModelError` here. An openai-compatible
-    endpoint that names no variable gets no key (not the vendor's `OPENAI_API_KEY`)."""
+    """A provider for the endpoint. Nothing is contacted and no key is read here: a key that
+    cannot be had surfaces as `PermanentModelError` on the first call. The key comes from
+    `auth.secretRef` (`secret` is the catalog's Secret it names, None when it is not applied;
+    `sealing_key` opens it), or from `api_key_env`: a `PODIUM_*` variable or one not in
+    `allowed_secret_env` (the actor's `PODIUM_ACTOR_ALLOWED_SECRET_ENV`) raises
+    `PermanentModelError` here. An openai-compatible endpoint that names neither gets no key
+    (not the vendor's `OPENAI_API_KEY`)."""
     spec = endpoint.spec
     where = f"ModelEndpoint/{endpoint.metadata.name}"
     if spec.api_key_env:
         check_secret_env(spec.api_key_env, allowed_secret_env, where=where)
     options = dict(spec.options or {})
     base_url = str(spec.base_url) if spec.base_url else None
+
+    def key(default_env: str | None) -> ApiKey | None:
+        if spec.auth is not None:
+            return SealedKey(spec.provider, where, spec.auth.secret_ref, secret, sealing_key)
+        variable = spec.api_key_env or default_env
+        return EnvKey(spec.provider, variable) if variable else None
+
     if spec.provider == "mock":
         try:
             script = MockOptions.model_validate(options).script
         except ValidationError as exc:
             raise PermanentModelError(f"{where}: {exc}") from None
-        return MockProvider(script=script, default_model=spec.default_model or "mock-1")
+        # The mock sends no key; a secretRef is still opened, so a broken one fails offline too.
+        return MockProvider(
+            script=script,
+            default_model=spec.default_model or "mock-1",
+            api_key=key(None) if spec.auth is not None else None,
+        )
     if spec.provider == "openai":
         return OpenAIChatProvider(
             name="openai",
             base_url=base_url,
-            api_key_env=spec.api_key_env or "OPENAI_API_KEY",
+            api_key=key("OPENAI_API_KEY"),
             default_model=spec.default_model,
             options=options,
             where=where,
@@ -56,8 +76,7 @@ def make_provider(
         return OpenAIChatProvider(
             name="openai-compatible",
             base_url=base_url,
-            api_key_env=spec.api_key_env or "",
-            api_key_required=bool(spec.api_key_env),
+            api_key=key(None) or NoKey(),
             default_model=spec.default_model,
             options=options,
             where=where,
@@ -65,7 +84,7 @@ def make_provider(
     if spec.provider == "anthropic":
         return AnthropicProvider(
             base_url=base_url,
-            api_key_env=spec.api_key_env or "ANTHROPIC_API_KEY",
+            api_key=key("ANTHROPIC_API_KEY"),
             default_model=spec.default_model,
             options=options,
             where=where,

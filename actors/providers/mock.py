@@ -24,6 +24,7 @@ import json
 from collections.abc import Mapping
 
 from actors.providers.base import ChatMessage, ModelReply, ModelRequest, ToolCall, Usage
+from actors.providers.keys import ApiKey
 from manifests.models import MockReply
 
 DIGEST_WORDS = 24
@@ -73,11 +74,15 @@ class MockProvider:
         *,
         script: Mapping[str, list[MockReply]] | None = None,
         default_model: str = "mock-1",
+        api_key: ApiKey | None = None,
     ) -> None:
         self._script = dict(script or {})
         self._default_model = default_model
+        self._api_key = api_key
 
     async def complete(self, request: ModelRequest) -> ModelReply:
+        if self._api_key is not None:
+            self._api_key.value()  # sends it nowhere; a key that cannot be had still fails
         model = request.model or self._default_model
         replies = self._script.get(request.agent)
         if replies:

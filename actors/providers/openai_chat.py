@@ -6,14 +6,12 @@ layer."""
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Mapping
 from typing import Any
 
 import openai
 
 from actors.providers._translate import (
-    api_key_from_env,
     check_options,
     object_schema,
     parse_arguments,
@@ -22,6 +20,7 @@ from actors.providers._translate import (
 )
 from actors.providers.base import ChatMessage, ModelReply, ModelRequest, ToolCall, Usage
 from actors.providers.errors import PermanentModelError
+from actors.providers.keys import ApiKey, EnvKey, masked
 from actors.providers.outcomes import outcome_instruction, split_outcome
 
 SUPPORTED_OPTIONS = frozenset(
@@ -40,27 +39,25 @@ class OpenAIChatProvider:
         *,
         name: str = "openai",
         base_url: str | None = None,
-        api_key_env: str = "OPENAI_API_KEY",
-        api_key_required: bool = True,
+        api_key: ApiKey | None = None,
         default_model: str | None = None,
         options: Mapping[str, Any] | None = None,
         where: str = "ModelEndpoint",
     ) -> None:
         self.name = name
         self._base_url = base_url
-        self._api_key_env = api_key_env
-        self._api_key_required = api_key_required
+        self._api_key = api_key or EnvKey(name, "OPENAI_API_KEY")
+        self._key = ""
         self._default_model = default_model
         self._options = check_options(options or {}, SUPPORTED_OPTIONS, where=where, provider=name)
         self._client: openai.AsyncOpenAI | None = None
 
     def _get_client(self) -> openai.AsyncOpenAI:
         if self._client is None:
-            if self._api_key_required:
-                key = api_key_from_env(self.name, self._api_key_env)
-            else:
-                key = os.environ.get(self._api_key_env, "") or "not-needed"
-            self._client = openai.AsyncOpenAI(api_key=key, base_url=self._base_url, max_retries=0)
+            self._key = self._api_key.value()
+            self._client = openai.AsyncOpenAI(
+                api_key=self._key, base_url=self._base_url, max_retries=0
+            )
         return self._client
 
     def build_params(self, request: ModelRequest) -> dict[str, Any]:
@@ -98,13 +95,16 @@ class OpenAIChatProvider:
         try:
             response = await client.chat.completions.create(**params)
         except openai.OpenAIError as exc:
-            raise translate_sdk_error(
+            error = translate_sdk_error(
                 self.name,
                 exc,
                 status_error=openai.APIStatusError,
                 timeout_error=openai.APITimeoutError,
                 connection_error=openai.APIConnectionError,
-            ) from exc
+            )
+            if self._key and self._key in f"{exc!r} {error}":
+                raise masked(error, self._key) from None  # the cause holds the key too
+            raise error from exc
         if not response.choices:
             raise PermanentModelError(f"{self.name}: the reply has no choices", provider=self.name)
         message = response.choices[0].message

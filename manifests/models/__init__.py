@@ -24,6 +24,7 @@ from manifests.models.agents import (
     ModelSelector,
 )
 from manifests.models.endpoints import (
+    EndpointAuth,
     MockOptions,
     MockReply,
     MockToolCall,
@@ -48,6 +49,13 @@ from manifests.models.mcp_servers import (
     McpServer,
     McpServerSpec,
     ToolFilter,
+)
+from manifests.models.secrets import (
+    DEFAULT_SECRET_KEY,
+    Secret,
+    SecretRef,
+    SecretSpec,
+    parse_secret_ref,
 )
 from manifests.models.systems import (
     AgentSystem,
@@ -83,6 +91,7 @@ Resource = (
     | McpServer
     | Task
     | TaskSchedule
+    | Secret
 )
 
 KINDS: dict[str, type[ResourceBase]] = {
@@ -98,6 +107,7 @@ KINDS: dict[str, type[ResourceBase]] = {
         McpServer,
         Task,
         TaskSchedule,
+        Secret,
     )
 }
 """Kind name -> model class."""
@@ -105,6 +115,7 @@ KINDS: dict[str, type[ResourceBase]] = {
 __all__ = [
     "API_VERSIONS",
     "DEFAULT_MAX_STEPS",
+    "DEFAULT_SECRET_KEY",
     "DEFAULT_TIMEOUT_S",
     "KINDS",
     "NAME_PATTERN",
@@ -118,6 +129,7 @@ __all__ = [
     "AgentSystem",
     "AgentSystemSpec",
     "AuditSettings",
+    "EndpointAuth",
     "GraphEdge",
     "GraphNode",
     "JoinSpec",
@@ -141,6 +153,9 @@ __all__ = [
     "RetryPolicy",
     "RolePermissions",
     "Seconds",
+    "Secret",
+    "SecretRef",
+    "SecretSpec",
     "Task",
     "TaskRequirements",
     "TaskRetry",
@@ -154,4 +169,5 @@ __all__ = [
     "ToolRuntime",
     "ToolSpec",
     "parse_duration",
+    "parse_secret_ref",
 ]

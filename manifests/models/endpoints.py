@@ -10,6 +10,7 @@ from manifests.models._base import (
     ResourceBase,
     _Model,
 )
+from manifests.models.secrets import SecretRef, parse_secret_ref
 
 
 class Pricing(_Model):
@@ -57,6 +58,20 @@ class MockOptions(_Model):
     script: dict[str, Annotated[list[MockReply], Field(min_length=1)]] = {}
 
 
+class EndpointAuth(_Model):
+    """Orloj's `auth`: the Secret whose value is the API key (sent as the bearer token)."""
+
+    secret_ref: SecretRef = Field(alias="secretRef")
+
+    @property
+    def secret_name(self) -> str:
+        return parse_secret_ref(self.secret_ref)[1]
+
+    @property
+    def secret_key(self) -> str:
+        return parse_secret_ref(self.secret_ref)[2]
+
+
 class ModelEndpointSpec(_Model):
     provider: Literal["openai", "anthropic", "openai-compatible", "mock"]
     base_url: str | None = Field(default=None, min_length=1)
@@ -64,9 +79,14 @@ class ModelEndpointSpec(_Model):
     default_model: str | None = Field(default=None, min_length=1)
     options: dict[str, Any] = {}
     pricing: Pricing | None = None
+    auth: EndpointAuth | None = None
 
     @model_validator(mode="after")
     def _by_provider(self) -> ModelEndpointSpec:
+        if self.api_key_env and self.auth is not None:
+            raise ValueError(
+                "set `api_key_env` or `auth.secretRef`, not both: the key comes from one place"
+            )
         if self.provider == "openai-compatible" and not self.base_url:
             raise ValueError("provider openai-compatible needs `base_url`")
         if self.provider == "mock":

@@ -1,6 +1,7 @@
-"""`podium get agents|systems|policies|endpoints|tools|roles|schedules|... [NAME] [-o ...]`:
+"""`podium get agents|systems|policies|endpoints|tools|roles|schedules|secrets|... [NAME]`:
 what is applied, read back from the manifests topic; schedules also show their last and next
-slots. The ledger adds `get task(s)` here."""
+slots, secrets only their keys (never a value, not even sealed). The ledger adds `get task(s)`
+here."""
 
 from __future__ import annotations
 
@@ -132,6 +133,31 @@ def _fire_times(kafka: KafkaSettings, found: list[ManifestRecord]) -> dict[str, 
     return out
 
 
+def _sealed_values(record: ManifestRecord) -> dict[str, Any]:
+    sealed = _spec(record).get("sealedData")
+    return sealed if isinstance(sealed, dict) else {}
+
+
+def _secret_row(record: ManifestRecord) -> Row:
+    """Names and keys, and the key id each value is sealed to; never a value."""
+    sealed = _sealed_values(record)
+    sealed_to = sorted({str(v).split(":")[2] for v in sealed.values() if str(v).count(":") == 3})
+    return {
+        "name": record.name,
+        "keys": ", ".join(sorted(sealed)),
+        "sealed_to": ", ".join(sealed_to),
+    }
+
+
+def _without_values(record: ManifestRecord) -> dict[str, Any]:
+    """A Secret's document with every sealed value cut to the key id it is sealed to."""
+    sealed = {
+        key: ":".join(str(value).split(":")[:3]) + ":..."
+        for key, value in _sealed_values(record).items()
+    }
+    return {**record.resource, "spec": {"sealedData": sealed}}
+
+
 def _plain_row(record: ManifestRecord) -> Row:
     return {"name": record.name}
 
@@ -147,6 +173,7 @@ KINDS: dict[str, tuple[str, Callable[[ManifestRecord], Row]]] = {
     "mcpservers": ("McpServer", _plain_row),
     "templates": ("Task", _plain_row),
     "schedules": ("TaskSchedule", _schedule_row),
+    "secrets": ("Secret", _secret_row),
     "routes": ("RoutingTable", _plain_row),
 }
 
@@ -193,7 +220,7 @@ def _record_json(record: ManifestRecord) -> dict[str, Any]:
         "digest": record.digest,
         "source": record.source,
         "applied_at": record.applied_at.isoformat(),
-        "resource": record.resource,
+        "resource": _without_values(record) if record.kind == "Secret" else record.resource,
     }
 
 

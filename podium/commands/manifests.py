@@ -131,7 +131,8 @@ def apply_command(files: Files, output: Output = OutputFormat.TABLE) -> None:
 
     kafka = environment.kafka_settings()
     names = TopicNames(kafka.topic_prefix)
-    report = asyncio.run(apply_paths(kafka, names, files))
+    sealing_key = environment.sealing_public_key(kafka)
+    report = asyncio.run(apply_paths(kafka, names, files, sealing_key=sealing_key))
     if report.errors:
         report_errors(report.errors)
         err_console.print("nothing was applied", highlight=False)

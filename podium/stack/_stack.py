@@ -82,6 +82,7 @@ def _up(settings: StackSettings, progress: Progress) -> UpReport:
         state.approver_signing_key, state.approver_verify_key = generate(key_id)
     if state.ledger_anchor_key is None:
         state.ledger_anchor_key = secrets.token_hex(32)  # any 32 bytes are an Ed25519 seed
+    credentials.ensure_sealing_keys()
     started_kafka = started_postgres = False
     stale = state.postgres is not None and state.postgres.dsn != _postgres.dsn(settings)
     if state.postgres is None or stale or not _postgres.is_running(state.postgres):

@@ -1,9 +1,11 @@
 """The local stack's credentials: a SCRAM user per service role, the broker's admin, PostgreSQL.
 
 Each password is a file of its own under `<stack dir>/secrets/` (folder 0700, files 0600), made
-once by `podium stack up`. The composition root (`podium.environment`) reads them to give each
-role its own principal on the local stack; a service elsewhere takes its credentials from its
-settings (`PODIUM_KAFKA_SASL_USERNAME`, `PODIUM_KAFKA_SASL_PASSWORD(_FILE)`).
+once by `podium stack up`, and so is the services' sealing key pair (`sealing.key` and
+`sealing.pub`: what the actors open Secret values with, and what `podium apply` seals them to).
+The composition root (`podium.environment`) reads them to give each role its own principal on
+the local stack; a service elsewhere takes its credentials from its settings
+(`PODIUM_KAFKA_SASL_USERNAME`, `PODIUM_KAFKA_SASL_PASSWORD(_FILE)`, `PODIUM_ACTOR_SEALING_KEY`).
 """
 
 from __future__ import annotations
@@ -68,6 +70,44 @@ def ensure_kafka_credentials() -> dict[str, str]:
 
 def ensure_postgres_password() -> str:
     return _ensure(postgres_password_file())
+
+
+def sealing_key_file() -> Path:
+    """The services' sealing private key (opens the Secrets `podium apply` sealed)."""
+    return secrets_dir() / "sealing.key"
+
+
+def sealing_public_key_file() -> Path:
+    """Its public half, what `podium apply` seals to."""
+    return secrets_dir() / "sealing.pub"
+
+
+def ensure_sealing_keys() -> None:
+    """The dev stack's sealing key pair (files of mode 600), made when missing. An existing
+    private key is kept (a new one would leave the Secrets already applied unopenable)."""
+    from manifests.sealing import (
+        load_private_key,
+        new_private_key,
+        private_key_text,
+        public_key_text,
+    )
+
+    private, public = sealing_key_file(), sealing_public_key_file()
+    if private.exists():
+        key = load_private_key(private.read_text(), what=str(private))
+    else:
+        key = new_private_key()
+        _write_new(private, private_key_text(key))
+    if not public.exists():
+        _write_new(public, public_key_text(key.public_key()))
+
+
+def _write_new(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.parent.chmod(0o700)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(text + "\n")
 
 
 def fingerprint(passwords: dict[str, str]) -> str:

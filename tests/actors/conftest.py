@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 from aiokafka import TopicPartition
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
 
 from actors.settings import ActorSettings, DispatcherSettings
 from manifests.apply import apply_paths
@@ -107,8 +108,10 @@ class Runtime:
         self.tasks.append(task)
         return task
 
-    async def apply(self, paths: Sequence[Path]) -> None:
-        report = await apply_paths(self.kafka, self.names, list(paths))
+    async def apply(
+        self, paths: Sequence[Path], *, sealing_key: X25519PublicKey | None = None
+    ) -> None:
+        report = await apply_paths(self.kafka, self.names, list(paths), sealing_key=sealing_key)
         assert not report.errors, report.errors
 
     async def start(
@@ -119,12 +122,14 @@ class Runtime:
         dispatcher: bool = True,
         settings: ActorSettings = FAST_ACTOR,
         policy_settings: PolicySettings | None = None,
+        sealing_key: X25519PublicKey | None = None,
     ) -> None:
-        """Apply `paths`, then run the services as `podium dev` builds them (the composition
-        root): the policy service, the dispatcher, and one actor role serving `actors`."""
+        """Apply `paths` (Secrets sealed to `sealing_key`), then run the services as `podium dev`
+        builds them (the composition root): the policy service, the dispatcher, and one actor
+        role serving `actors`."""
         kafka, names = self.kafka, self.names
         await ensure_topics(kafka, names.core_topics())
-        await self.apply(paths)
+        await self.apply(paths, sealing_key=sealing_key)
         self.watcher = CatalogWatcher(kafka, names)
         await self.watcher.start()
         await self.watcher.wait_for(lambda c: bool(c.routing), timeout=30)

@@ -7,7 +7,7 @@ import base64
 
 import pytest
 
-from manifests.models.secrets import Secret
+from manifests.models import Secret
 from manifests.sealing import (
     SealingError,
     key_id,
@@ -136,3 +136,26 @@ def test_key_texts() -> None:
     for bad in ("", "not base64!", base64.b64encode(b"short").decode()):
         with pytest.raises(SealingError, match="PODIUM_ACTOR_SEALING_KEY is not an X25519 key"):
             load_private_key(bad, what="PODIUM_ACTOR_SEALING_KEY")
+
+
+def test_podium_get_secrets_shows_keys_never_values() -> None:
+    from podium.commands.get import KINDS, _record_json
+    from topics.messages import ManifestRecord
+
+    key = new_private_key()
+    raw = document("tokens", {"stringData": {"api": "A-plain", "value": "V-plain"}})
+    sealed = sealed_document(raw, Secret.model_validate(raw), key.public_key())
+    record = ManifestRecord(kind="Secret", name="tokens", generation=1, digest="d", resource=sealed)
+    kind, row_of = KINDS["secrets"]
+    assert kind == "Secret"
+    assert row_of(record) == {
+        "name": "tokens",
+        "keys": "api, value",
+        "sealed_to": key_id(key.public_key()),
+    }
+    shown = _record_json(record)
+    assert shown["resource"]["spec"] == {
+        "sealedData": {k: f"sealed:v1:{key_id(key.public_key())}:..." for k in ("api", "value")}
+    }
+    ciphertexts = [v.rsplit(":", 1)[1] for v in sealed["spec"]["sealedData"].values()]  # type: ignore[index]
+    assert not any(c in repr(shown) for c in ciphertexts)

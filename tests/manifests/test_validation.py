@@ -62,7 +62,7 @@ spec: {}
 """,
         2,
         "unknown kind 'Agnet'; did you mean 'Agent'? (kinds: Agent, AgentSystem, AgentPolicy, "
-        "AgentRole, ToolPermission, ModelEndpoint, Tool, McpServer, Task, TaskSchedule)",
+        "AgentRole, ToolPermission, ModelEndpoint, Tool, McpServer, Task, TaskSchedule, Secret)",
     ),
     (
         "misspelt-tool",

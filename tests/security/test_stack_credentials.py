@@ -32,6 +32,8 @@ def test_every_secret_file_is_readable_by_its_owner_only(stack: StackEndpoints) 
     files = sorted(folder.iterdir())
     assert credentials.postgres_password_file() in files
     assert all(credentials.password_file(user) in files for user in credentials.kafka_users())
+    assert credentials.sealing_key_file() in files
+    assert credentials.sealing_public_key_file() in files
     for path in files:
         assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
 
