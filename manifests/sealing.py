@@ -176,3 +176,15 @@ def open_secret(secret: Secret, key: str, private: X25519PrivateKey) -> bytes:
             "may publish a Secret"
         )
     return open_sealed(private, spec.sealed_data[key], secret=secret.name, key=key)
+
+
+def main() -> None:
+    """`python -m manifests.sealing`: a new sealing key pair, as the two settings that hold it
+    (the private key for the services that open Secrets, the public key for `podium apply`)."""
+    private = new_private_key()
+    print(f"PODIUM_ACTOR_SEALING_KEY={private_key_text(private)}")
+    print(f"PODIUM_SEALING_PUBLIC_KEY={public_key_text(private.public_key())}")
+
+
+if __name__ == "__main__":
+    main()

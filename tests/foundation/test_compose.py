@@ -80,3 +80,14 @@ def test_dockerfile_builds_the_podium_image() -> None:
     assert dockerfile.startswith("#") and "FROM python:3.11-slim" in dockerfile
     assert "pip install ." in dockerfile
     assert 'ENTRYPOINT ["podium"]' in dockerfile
+
+
+def test_only_the_actors_hold_the_sealing_key(services: dict[str, Any]) -> None:
+    """The actors open Secrets; the key has no default, and no other service gets it."""
+    for name, spec in services.items():
+        env = spec.get("environment") or {}
+        if name.startswith("actor-"):
+            assert env["PODIUM_ACTOR_SEALING_KEY"].startswith("${PODIUM_ACTOR_SEALING_KEY:?")
+            assert "python -m manifests.sealing" in env["PODIUM_ACTOR_SEALING_KEY"]
+        else:
+            assert "PODIUM_ACTOR_SEALING_KEY" not in env, name

@@ -159,3 +159,13 @@ def test_podium_get_secrets_shows_keys_never_values() -> None:
     }
     ciphertexts = [v.rsplit(":", 1)[1] for v in sealed["spec"]["sealedData"].values()]  # type: ignore[index]
     assert not any(c in repr(shown) for c in ciphertexts)
+
+
+def test_python_m_manifests_sealing_makes_a_pair(capsys: pytest.CaptureFixture[str]) -> None:
+    from manifests.sealing import main
+
+    main()
+    lines = dict(line.split("=", 1) for line in capsys.readouterr().out.splitlines())
+    private = load_private_key(lines["PODIUM_ACTOR_SEALING_KEY"], what="private")
+    public = load_public_key(lines["PODIUM_SEALING_PUBLIC_KEY"], what="public")
+    assert open_sealed(private, seal(public, PLAIN, secret="s", key="k"), secret="s", key="k")
