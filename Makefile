@@ -70,8 +70,9 @@ format: install ## apply ruff's formatting and fixes
 typecheck: install ## mypy --strict on the packages
 	$(BIN)/mypy
 
-schemas: install ## regenerate topics/schemas/ from topics/messages/
+schemas: install ## regenerate topics/schemas/ and manifests/schema/ from their models
 	$(BIN)/python -m topics.schema_export
+	$(BIN)/python -m manifests.schema_export
 
 # --- Targets of the runtime ---------------------------------------------------------------------
 EXAMPLE := manifests/examples/research-pipeline

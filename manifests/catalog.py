@@ -21,6 +21,7 @@ from manifests.models import (
     Secret,
     Task,
     TaskSchedule,
+    TaskWebhook,
     Tool,
     ToolPermission,
 )
@@ -48,6 +49,7 @@ class Catalog:
     tasks: Mapping[str, Task]
     schedules: Mapping[str, TaskSchedule]
     secrets: Mapping[str, Secret]
+    webhooks: Mapping[str, TaskWebhook]
     routing: Mapping[str, RoutingTable]
     names: TopicNames
 
@@ -69,6 +71,7 @@ class Catalog:
             tasks=_by_name(items, Task),
             schedules=_by_name(items, TaskSchedule),
             secrets=_by_name(items, Secret),
+            webhooks=_by_name(items, TaskWebhook),
             routing=MappingProxyType(compile_all(systems.values(), names)),
             names=names,
         )
@@ -92,6 +95,7 @@ class Catalog:
             self.tasks,
             self.schedules,
             self.secrets,
+            self.webhooks,
         ):
             out.extend(mapping.values())
         return out

@@ -23,6 +23,7 @@ from manifests.models import (
     Secret,
     Task,
     TaskSchedule,
+    TaskWebhook,
     Tool,
     ToolPermission,
 )
@@ -80,6 +81,20 @@ def check(
     ) -> None:
         if name not in known and not exists(what, name):
             errors.append(item.error(path, f"{what} {name!r} is not defined{suggest(name, known)}"))
+
+    def secret_ref(item: Located, path: tuple[str | int, ...], name: str, key: str) -> None:
+        """The Secret `name` is defined, and (when it is in this set) has the key `key`."""
+        ref(item, path, "Secret", name, set(secrets))
+        secret = secrets.get(name)
+        keys = secret.spec.keys() if secret is not None else []
+        if secret is not None and key not in keys:
+            errors.append(
+                item.error(
+                    path,
+                    f"Secret/{secret.name} has no key {key!r} (it has {', '.join(keys)})"
+                    f"{suggest(key, keys)}",
+                )
+            )
 
     for item in unique:
         res = item.resource
@@ -179,22 +194,25 @@ def check(
             if res.spec.mcp_server is not None:
                 ref(item, ("spec", "mcp_server"), "McpServer", res.spec.mcp_server, servers)
         elif isinstance(res, ModelEndpoint) and res.spec.auth is not None:
-            auth, path = res.spec.auth, ("spec", "auth", "secretRef")
-            ref(item, path, "Secret", auth.secret_name, set(secrets))
-            secret = secrets.get(auth.secret_name)
-            keys = secret.spec.keys() if secret is not None else []
-            if secret is not None and auth.secret_key not in keys:
-                errors.append(
-                    item.error(
-                        path,
-                        f"Secret/{secret.name} has no key {auth.secret_key!r} (it has "
-                        f"{', '.join(keys)}){suggest(auth.secret_key, keys)}",
-                    )
-                )
+            endpoint_auth = res.spec.auth
+            secret_ref(
+                item,
+                ("spec", "auth", "secretRef"),
+                endpoint_auth.secret_name,
+                endpoint_auth.secret_key,
+            )
         elif isinstance(res, Task):
             ref(item, ("spec", "system"), "AgentSystem", res.spec.system, systems)
-        elif isinstance(res, TaskSchedule):
+        elif isinstance(res, TaskSchedule | TaskWebhook):
             ref(item, ("spec", "task_ref"), "Task", res.spec.task_name, tasks)
+            if isinstance(res, TaskWebhook):
+                hook_auth = res.spec.auth
+                secret_ref(
+                    item,
+                    ("spec", "auth", "secret_ref"),
+                    hook_auth.secret_name,
+                    hook_auth.secret_key,
+                )
     return errors
 
 

@@ -79,6 +79,13 @@ from manifests.models.tools import (
     ToolRuntime,
     ToolSpec,
 )
+from manifests.models.webhooks import (
+    TaskWebhook,
+    TaskWebhookSpec,
+    WebhookAuth,
+    WebhookIdempotency,
+    WebhookPayload,
+)
 
 Resource = (
     Agent
@@ -92,6 +99,7 @@ Resource = (
     | Task
     | TaskSchedule
     | Secret
+    | TaskWebhook
 )
 
 KINDS: dict[str, type[ResourceBase]] = {
@@ -108,6 +116,7 @@ KINDS: dict[str, type[ResourceBase]] = {
         Task,
         TaskSchedule,
         Secret,
+        TaskWebhook,
     )
 }
 """Kind name -> model class."""
@@ -162,12 +171,17 @@ __all__ = [
     "TaskSchedule",
     "TaskScheduleSpec",
     "TaskSpec",
+    "TaskWebhook",
+    "TaskWebhookSpec",
     "Tool",
     "ToolFilter",
     "ToolPermission",
     "ToolPermissionSpec",
     "ToolRuntime",
     "ToolSpec",
+    "WebhookAuth",
+    "WebhookIdempotency",
+    "WebhookPayload",
     "parse_duration",
     "parse_secret_ref",
 ]

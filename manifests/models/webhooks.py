@@ -12,6 +12,7 @@ from typing import Any, ClassVar, Literal
 from pydantic import Field, model_validator
 
 from manifests.models._base import ResourceBase, _Model
+from manifests.models.secrets import SecretRef, parse_secret_ref
 
 _REF = r"^([A-Za-z0-9][A-Za-z0-9._-]*/)?[A-Za-z0-9][A-Za-z0-9._-]*$"
 
@@ -34,7 +35,7 @@ DEDUPE_WINDOW_DEFAULTS = {"generic": 86400, "github": 259200}
 
 class WebhookAuth(_Model):
     profile: Literal["generic", "github"] = "generic"
-    secret_ref: str = Field(min_length=1, pattern=_REF)
+    secret_ref: SecretRef
     signature_header: str = Field(default="", pattern=r"^([A-Za-z0-9-]+)?$")
     signature_prefix: str = ""
     timestamp_header: str = Field(default="", pattern=r"^([A-Za-z0-9-]+)?$")
@@ -56,6 +57,14 @@ class WebhookAuth(_Model):
             "profile": profile,
             **{k: data.get(k) or v for k, v in defaults.items() if k != "event_id_header"},
         }
+
+    @property
+    def secret_name(self) -> str:
+        return parse_secret_ref(self.secret_ref)[1]
+
+    @property
+    def secret_key(self) -> str:
+        return parse_secret_ref(self.secret_ref)[2]
 
 
 class WebhookIdempotency(_Model):

@@ -1,4 +1,4 @@
-"""`podium get agents|systems|policies|endpoints|tools|roles|schedules|secrets|... [NAME]`:
+"""`podium get agents|systems|policies|endpoints|tools|roles|schedules|webhooks|... [NAME]`:
 what is applied, read back from the manifests topic; schedules also show their last and next
 slots, secrets only their keys (never a value, not even sealed). The ledger adds `get task(s)`
 here."""
@@ -158,6 +158,18 @@ def _without_values(record: ManifestRecord) -> dict[str, Any]:
     return {**record.resource, "spec": {"sealedData": sealed}}
 
 
+def _webhook_row(record: ManifestRecord) -> Row:
+    spec = _spec(record)
+    auth = spec.get("auth") or {}
+    return {
+        "name": record.name,
+        "task": spec.get("task_ref"),
+        "profile": auth.get("profile", "generic"),
+        "endpoint": f"POST /v1/webhook-deliveries/{record.name}",
+        "suspend": bool(spec.get("suspend", False)),
+    }
+
+
 def _plain_row(record: ManifestRecord) -> Row:
     return {"name": record.name}
 
@@ -174,6 +186,7 @@ KINDS: dict[str, tuple[str, Callable[[ManifestRecord], Row]]] = {
     "templates": ("Task", _plain_row),
     "schedules": ("TaskSchedule", _schedule_row),
     "secrets": ("Secret", _secret_row),
+    "webhooks": ("TaskWebhook", _webhook_row),
     "routes": ("RoutingTable", _plain_row),
 }
 

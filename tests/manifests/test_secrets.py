@@ -163,3 +163,47 @@ def test_secret_ref_on_an_endpoint(tmp_path: Path) -> None:
 def test_bad_secret_refs_are_refused(tmp_path: Path, auth: str, expected: str) -> None:
     found = problems(tmp_path, ENDPOINT + f"  {auth}\n" + TOKENS)
     assert any(expected in p for p in found), found
+
+
+WEBHOOK = """\
+apiVersion: orloj.dev/v1
+kind: Task
+metadata: {name: t}
+spec: {mode: template, system: s}
+---
+apiVersion: orloj.dev/v1
+kind: AgentSystem
+metadata: {name: s}
+spec: {agents: [a]}
+---
+apiVersion: orloj.dev/v1
+kind: Agent
+metadata: {name: a}
+spec: {model_ref: e}
+---
+apiVersion: orloj.dev/v1
+kind: TaskWebhook
+metadata: {name: hook}
+spec:
+  task_ref: t
+  auth: {profile: generic, secret_ref: %s}
+"""
+
+
+@pytest.mark.parametrize(
+    ("ref", "expected"),
+    [
+        ("tokens", None),
+        ("tokens:api", None),
+        ("tokenz", "TaskWebhook/hook: Secret 'tokenz' is not defined; did you mean 'tokens'?"),
+        ("'tokens:apy'", "Secret/tokens has no key 'apy' (it has api, value)"),
+    ],
+)
+def test_a_webhooks_secret_ref_names_an_applied_secret_and_key(
+    tmp_path: Path, ref: str, expected: str | None
+) -> None:
+    found = problems(tmp_path, ENDPOINT + "---\n" + WEBHOOK % ref + TOKENS)
+    if expected is None:
+        assert found == []
+    else:
+        assert any(expected in p for p in found), found

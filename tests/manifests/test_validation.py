@@ -62,7 +62,8 @@ spec: {}
 """,
         2,
         "unknown kind 'Agnet'; did you mean 'Agent'? (kinds: Agent, AgentSystem, AgentPolicy, "
-        "AgentRole, ToolPermission, ModelEndpoint, Tool, McpServer, Task, TaskSchedule, Secret)",
+        "AgentRole, ToolPermission, ModelEndpoint, Tool, McpServer, Task, TaskSchedule, Secret, "
+        "TaskWebhook)",
     ),
     (
         "misspelt-tool",
