@@ -21,6 +21,7 @@ from ledger.migrate import migrate
 from ledger.settings import LedgerSettings
 from ledger.store import create_pool
 from ledger.submit import Submitter
+from ledger.webhooks import Webhooks
 from podium.core.settings import DatabaseSettings, KafkaSettings
 from topics.names import TopicNames
 
@@ -78,11 +79,13 @@ class LedgerService:
         api: bool = True,
         decider: Decider | None = None,
         submitter: Submitter | None = None,
+        webhooks: Webhooks | None = None,
         on_api_url: Callable[[str], None] | None = None,
         anchor_signer: AnchorSigner | None = None,
     ) -> None:
         """`decider` decides approvals for `POST /v1/approvals/...` (none: the API refuses);
         `submitter` submits the tasks of `POST /v1/tasks` (none: the API refuses);
+        `webhooks` finds the TaskWebhooks of `POST /v1/webhook-deliveries/...` (none: 404);
         `on_api_url` learns the API's address once it listens (the dev stack records it);
         `anchor_signer` signs the chain heads published to the anchors topic while ingesting
         (none: no anchors; the composition root always gives one)."""
@@ -96,6 +99,7 @@ class LedgerService:
         self.api = api
         self.decider = decider
         self.submitter = submitter
+        self.webhooks = webhooks
         self.on_api_url = on_api_url
         self.anchor_signer = anchor_signer
         self.ingester: Ingester | None = None
@@ -147,7 +151,7 @@ class LedgerService:
 
     async def _serve(self, pool: asyncpg.Pool, stop: asyncio.Event) -> None:
         config = uvicorn.Config(
-            create_app(pool, self.decider, self.submitter),
+            create_app(pool, self.decider, self.submitter, self.webhooks),
             host=self.settings.api_host,
             port=self.settings.api_port,
             log_level="warning",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -51,6 +51,18 @@ class LedgerSettings(BaseSettings):
         description="the anchors' Ed25519 public key (64 hex digits), all `podium audit verify` "
         "needs; derived from anchor_key when unset",
     )
+    sealing_key: SecretStr | None = Field(
+        default=None,
+        description="the X25519 private key (base64 of 32 bytes) that opens the Secrets of "
+        "TaskWebhooks (auth.secret_ref), the actors' sealing key; the dev stack's when unset there",
+    )
+    sealing_key_file: Path | None = Field(default=None, description="a file holding sealing_key")
     anchor_interval_s: float = Field(
         default=5.0, gt=0, le=3600, description="how often the chain heads are signed and published"
     )
+
+    @model_validator(mode="after")
+    def _one_sealing_key(self) -> LedgerSettings:
+        if self.sealing_key is not None and self.sealing_key_file is not None:
+            raise ValueError("set PODIUM_LEDGER_SEALING_KEY or PODIUM_LEDGER_SEALING_KEY_FILE")
+        return self

@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 import asyncpg
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from ledger.submit import Submitter
 from ledger.webhook_signatures import (
@@ -27,8 +28,10 @@ from ledger.webhook_signatures import (
     verify_signature,
     webhook_task_id,
 )
+from manifests.catalog import Catalog
 from manifests.models import Task
 from manifests.models.webhooks import TaskWebhook
+from manifests.sealing import SealingError, open_secret
 from topics.messages import TaskRequested
 
 WEBHOOK_LABEL = "podium.dev/webhook"
@@ -57,6 +60,38 @@ class Webhooks(Protocol):
         """The applied webhook `name` (WebhookUnknown if none; WebhookNotReady if its template
         or secret is missing or cannot be opened)."""
         ...
+
+
+def catalog_target(
+    catalog: Catalog, name: str, sealing_key: X25519PrivateKey | None
+) -> WebhookTarget:
+    """The webhook `name` of the applied `catalog`, its template and its opened secret, or
+    WebhookUnknown / WebhookNotReady saying what is missing."""
+    hook = catalog.webhooks.get(name)
+    if hook is None:
+        raise WebhookUnknown(f"no TaskWebhook {name!r} is applied (`podium get webhooks`)")
+    template = catalog.tasks.get(hook.spec.task_name)
+    if template is None:
+        raise WebhookNotReady(
+            f"TaskWebhook/{name}: its task_ref {hook.spec.task_ref!r} is not an applied Task"
+        )
+    secret_name, key = hook.spec.auth.secret_name, hook.spec.auth.secret_key
+    secret = catalog.secrets.get(secret_name)
+    if secret is None:
+        raise WebhookNotReady(
+            f"TaskWebhook/{name}: its auth.secret_ref names Secret {secret_name!r}, which is not "
+            "applied"
+        )
+    if sealing_key is None:
+        raise WebhookNotReady(
+            f"TaskWebhook/{name}: this ledger has no sealing key to open Secret/{secret_name} "
+            "with (set PODIUM_LEDGER_SEALING_KEY or PODIUM_LEDGER_SEALING_KEY_FILE)"
+        )
+    try:
+        value = open_secret(secret, key, sealing_key)
+    except SealingError as exc:
+        raise WebhookNotReady(f"TaskWebhook/{name}: {exc}") from None
+    return WebhookTarget(hook=hook, template=template, secret=value)
 
 
 async def deliver(

@@ -16,6 +16,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+
 from actors.actor import ActorService
 from actors.catalog_tools import CatalogTools
 from actors.dispatcher import DispatcherService
@@ -25,6 +27,8 @@ from ledger.api import ApprovalDecided, ApprovalUnknown, Decider
 from ledger.service import LedgerService
 from ledger.settings import LedgerSettings
 from ledger.submit import SubmitterUnavailable, SystemUnknown
+from ledger.webhooks import WebhookTarget, catalog_target
+from manifests.catalog import Catalog
 from manifests.watcher import CatalogWatcher
 from podium import environment
 from podium.core import tracing
@@ -136,6 +140,16 @@ class KafkaSubmitter:
                 self._producer = producer
             return self._watcher, self._producer
 
+    async def catalog(self) -> Catalog:
+        """The applied catalog (the watcher starts at the first call)."""
+        from aiokafka.errors import KafkaError
+
+        try:
+            watcher, _ = await self._started()
+        except (KafkaError, OSError) as exc:
+            raise SubmitterUnavailable(f"Kafka cannot be read now: {exc!r}") from exc
+        return watcher.catalog
+
     async def submit(self, task: TaskRequested) -> None:
         from aiokafka.errors import KafkaError
 
@@ -162,6 +176,18 @@ class KafkaSubmitter:
             if self._watcher is not None:
                 await self._watcher.stop()
                 self._watcher = None
+
+
+class CatalogWebhooks:
+    """The ledger's TaskWebhooks: the submitter's catalog, their Secrets opened with the
+    ledger's sealing key."""
+
+    def __init__(self, submitter: KafkaSubmitter, sealing_key: X25519PrivateKey | None) -> None:
+        self._submitter = submitter
+        self._sealing_key = sealing_key
+
+    async def target(self, name: str) -> WebhookTarget:
+        return catalog_target(await self._submitter.catalog(), name, self._sealing_key)
 
 
 def policy_service(
@@ -197,13 +223,15 @@ def ledger_service(
     ingest: bool = True,
     record_api_url: bool = True,
 ) -> LedgerService:
+    submitter = KafkaSubmitter(kafka, environment.topic_names(kafka))
     return LedgerService(
         settings,
         database,
         kafka,
         ingest=ingest,
         decider=_ledger_decider(kafka),
-        submitter=KafkaSubmitter(kafka, environment.topic_names(kafka)),
+        submitter=submitter,
+        webhooks=CatalogWebhooks(submitter, environment.ledger_sealing_key(settings, kafka)),
         on_api_url=environment.record_api_url if record_api_url else None,
         anchor_signer=environment.anchor_signer(settings) if ingest else None,
     )

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
+from pydantic import SecretStr
 
 from actors.settings import ActorSettings
 from ledger.anchors import (
@@ -180,11 +181,26 @@ def actor_sealing_key(settings: ActorSettings, kafka: KafkaSettings) -> X25519Pr
     """What an actor opens sealed Secrets with: `PODIUM_ACTOR_SEALING_KEY(_FILE)`, else, on the
     dev stack, the private key `podium stack up` made; None when neither (a model call that
     needs a Secret then fails, naming the setting)."""
-    if settings.sealing_key is not None:
-        text = settings.sealing_key.get_secret_value()
-        return load_private_key(text, what="PODIUM_ACTOR_SEALING_KEY")
-    path = settings.sealing_key_file
-    what = f"PODIUM_ACTOR_SEALING_KEY_FILE {path}"
+    return _sealing_key(
+        settings.sealing_key, settings.sealing_key_file, "PODIUM_ACTOR_SEALING_KEY", kafka
+    )
+
+
+def ledger_sealing_key(settings: LedgerSettings, kafka: KafkaSettings) -> X25519PrivateKey | None:
+    """What the ledger opens the Secrets of TaskWebhooks with: `PODIUM_LEDGER_SEALING_KEY(_FILE)`,
+    else, on the dev stack, the private key `podium stack up` made; None when neither (a
+    delivery then answers 400, naming the setting)."""
+    return _sealing_key(
+        settings.sealing_key, settings.sealing_key_file, "PODIUM_LEDGER_SEALING_KEY", kafka
+    )
+
+
+def _sealing_key(
+    value: SecretStr | None, file: Path | None, variable: str, kafka: KafkaSettings
+) -> X25519PrivateKey | None:
+    if value is not None:
+        return load_private_key(value.get_secret_value(), what=variable)
+    path, what = file, f"{variable}_FILE {file}"
     if path is None and on_dev_stack(kafka) and credentials.sealing_key_file().exists():
         path = credentials.sealing_key_file()
         what = str(path)
