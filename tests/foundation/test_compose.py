@@ -82,12 +82,15 @@ def test_dockerfile_builds_the_podium_image() -> None:
     assert 'ENTRYPOINT ["podium"]' in dockerfile
 
 
-def test_only_the_actors_hold_the_sealing_key(services: dict[str, Any]) -> None:
-    """The actors open Secrets; the key has no default, and no other service gets it."""
+def test_only_the_actors_and_the_ledger_hold_the_sealing_key(services: dict[str, Any]) -> None:
+    """The actors open endpoints' Secrets, the ledger webhooks'; the key has no default, and no
+    other service gets it."""
+    holders = {"actor-": "PODIUM_ACTOR_SEALING_KEY", "ledger": "PODIUM_LEDGER_SEALING_KEY"}
     for name, spec in services.items():
         env = spec.get("environment") or {}
-        if name.startswith("actor-"):
-            assert env["PODIUM_ACTOR_SEALING_KEY"].startswith("${PODIUM_ACTOR_SEALING_KEY:?")
-            assert "python -m manifests.sealing" in env["PODIUM_ACTOR_SEALING_KEY"]
-        else:
-            assert "PODIUM_ACTOR_SEALING_KEY" not in env, name
+        variable = next((v for prefix, v in holders.items() if name.startswith(prefix)), None)
+        if variable is not None:
+            assert env[variable].startswith("${PODIUM_ACTOR_SEALING_KEY:?"), name
+            assert "python -m manifests.sealing" in env[variable]
+        for other in set(holders.values()) - {variable}:
+            assert other not in env, name
