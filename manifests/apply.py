@@ -2,10 +2,12 @@
 table to the compacted manifests topic in ONE Kafka transaction (all or nothing).
 
 What is applied is checked together with what is already on the topic (so `apply -f agents.yaml`
-may refer to an endpoint applied earlier). A resource whose canonical form did not change is not
-published again; applying the same files twice publishes nothing, except Secrets: their values
-are sealed (`manifests.sealing`) anew on every apply, with a new ephemeral key, so a Secret is
-published again each time (which is also how a value is rotated).
+may refer to an endpoint applied earlier): the valid set the watchers read (`screen`), so a record
+on the topic that they skip is skipped here too (and logged), never a reason to refuse. A resource
+whose canonical form did not change is not published again; applying the same files twice
+publishes nothing, except Secrets: their values are sealed (`manifests.sealing`) anew on every
+apply, with a new ephemeral key, so a Secret is published again each time (which is also how a
+value is rotated). A key whose newest record on the topic was skipped is published anew.
 """
 
 from __future__ import annotations
@@ -14,18 +16,19 @@ import asyncio
 import dataclasses
 import hashlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from manifests._topic import ROUTING_KIND, Records, read_records, record_key
+from manifests._topic import ROUTING_KIND, ManifestLog, Records, log_rejection, read_log, record_key
 from manifests.catalog import Catalog
 from manifests.errors import ManifestError
-from manifests.loader import Located, build, parse_document, parse_files
+from manifests.loader import Located, build, parse_files
 from manifests.models import Secret
+from manifests.screening import Screened, screen
 from manifests.sealing import sealed_document
 from podium.core.settings import KafkaSettings
 from topics.codec import encode, headers_for
@@ -69,9 +72,13 @@ def digest_of(value: Any) -> str:
 
 
 def plan(
-    applied: Sequence[Located], catalog: Catalog, existing: Records
+    applied: Sequence[Located],
+    catalog: Catalog,
+    existing: Records,
+    stale: Collection[str] = (),
 ) -> tuple[list[ManifestRecord], list[str]]:
-    """The records to publish (changed resources and routing tables) and the unchanged keys."""
+    """The records to publish (changed resources and routing tables) and the unchanged keys.
+    A key in `stale` is published even when its record in `existing` has the same digest."""
     records: list[ManifestRecord] = []
     unchanged: list[str] = []
     candidates: list[tuple[str, str, dict[str, Any], str]] = []
@@ -95,7 +102,7 @@ def plan(
         key = record_key(kind, name)
         digest = digest_of(resource)
         previous = existing.get(key)
-        if previous is not None and previous.digest == digest:
+        if previous is not None and previous.digest == digest and key not in stale:
             unchanged.append(key)
             continue
         generation = previous.generation + 1 if previous is not None else 1
@@ -147,15 +154,15 @@ async def apply_paths(
     if errors:
         report.errors = sorted(errors, key=ManifestError.sort_key)
         return report
-    existing = await read_records(kafka, names.manifests)
-    combined = _combine(existing, applied)
-    result = build(combined, names=names)
+    manifests, screened = await read_screened(kafka, names)
+    keys = {item.resource.key for item in applied}
+    result = build([*screened.located(without=keys), *applied], names=names)
     if result.catalog is None:
         report.errors = result.errors
         return report
     catalog = result.catalog
     # Only routing tables of applied systems, or of systems whose table is missing or stale.
-    records, unchanged = plan(applied, catalog, existing)
+    records, unchanged = plan(applied, catalog, manifests.records, stale_keys(manifests, screened))
     report.unchanged = unchanged
     report.created_topics = await _ensure_topics(kafka, names, catalog)
     if records:
@@ -164,26 +171,22 @@ async def apply_paths(
     return report
 
 
-def _combine(existing: Records, applied: Sequence[Located]) -> list[Located]:
-    """What is on the topic, overridden by what is applied (same `Kind/name`)."""
-    keys = {item.resource.key for item in applied}
-    combined: list[Located] = []
-    for key, record in sorted(existing.items()):
-        if record.kind == ROUTING_KIND or key in keys:
-            continue
-        file, _, line = record.source.rpartition(":")
-        parsed = parse_document(
-            record.resource,
-            file=f"(applied) {file}" if file else "(applied)",
-            line=int(line) if line.isdigit() else 0,
-        )
-        if isinstance(parsed, Located):
-            combined.append(parsed)
-        else:
-            for error in parsed:
-                log.warning("ignoring applied resource %s: %s", key, error)
-    combined.extend(applied)
-    return combined
+async def read_screened(kafka: KafkaSettings, names: TopicNames) -> tuple[ManifestLog, Screened]:
+    """What is on the manifests topic, and the valid set of it; the records skipped are logged."""
+    manifests = await read_log(kafka, names.manifests)
+    screened = screen(manifests.versions, names)
+    for rejection in [*manifests.drain(), *screened.rejected]:
+        log_rejection(rejection)
+    return manifests, screened
+
+
+def stale_keys(manifests: ManifestLog, screened: Screened) -> set[str]:
+    """The keys whose newest record on the topic is not the one the readers use."""
+    stale = set(manifests.rejected_keys)
+    for key, versions in manifests.versions.items():
+        if screened.chosen.get(key) is not versions[-1]:
+            stale.add(key)
+    return stale
 
 
 async def _ensure_topics(kafka: KafkaSettings, names: TopicNames, catalog: Catalog) -> list[str]:

@@ -3,8 +3,11 @@ afterwards, as an always-consistent `Catalog` snapshot. Every service uses it fo
 
 `start()` reads the topic to its end (creating it if needed) and builds the first Catalog; a
 background task it owns then follows changes. A new Catalog replaces the old one only when the
-watcher has caught up with the topic (so one apply, one transaction, is seen whole) and the
-records form a valid set; otherwise the previous Catalog stays and the problem is logged.
+watcher has caught up with the topic (so one apply, one transaction, is seen whole).
+
+A record that is not valid (on its own, or with the others) is skipped: the Catalog keeps every
+valid resource (`manifests.screening`), and the watcher logs the record (topic, partition,
+offset, key, reason) and sends it to `<p>.manifests.dlq` (`manifests.dead_letters`), once.
 """
 
 from __future__ import annotations
@@ -18,15 +21,10 @@ from typing import Protocol
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from manifests._topic import (
-    Records,
-    apply_message,
-    manifest_consumer,
-    read_until_end,
-    resources_of,
-)
+from manifests._topic import ManifestLog, manifest_consumer, read_until_end
 from manifests.catalog import Catalog
-from manifests.loader import InvalidManifests, catalog_from_resources
+from manifests.dead_letters import RejectionReporter
+from manifests.screening import screen
 from podium.core.settings import KafkaSettings
 from topics.kafka import ensure_topics
 from topics.names import TopicNames
@@ -62,11 +60,19 @@ async def catalog_when(
 
 
 class CatalogWatcher:
-    def __init__(self, kafka: KafkaSettings, names: TopicNames, *, poll_ms: int = 100) -> None:
+    def __init__(
+        self,
+        kafka: KafkaSettings,
+        names: TopicNames,
+        *,
+        poll_ms: int = 100,
+        service: str = "catalog",
+    ) -> None:
         self._kafka = kafka
         self._names = names
         self._poll_ms = poll_ms
-        self._records: Records = {}
+        self._log = ManifestLog()
+        self._reporter = RejectionReporter(kafka, names, service=service)
         self._catalog = Catalog.empty(names)
         self._version = 0
         self._changed = asyncio.Condition()
@@ -96,7 +102,7 @@ class CatalogWatcher:
         try:
             await consumer.start()
             self._tps = await assign_from_beginning(consumer, topic, partitions)
-            await read_until_end(consumer, self._tps, self._records)
+            await read_until_end(consumer, self._tps, self._log)
         except BaseException:
             await consumer.stop()
             self._consumer = None
@@ -151,10 +157,13 @@ class CatalogWatcher:
                 batches = await consumer.getmany(*self._tps, timeout_ms=self._poll_ms)
                 for messages in batches.values():
                     for message in messages:
-                        dirty |= apply_message(self._records, message.key, message.value)
-                if dirty and await self._caught_up(consumer):
-                    dirty = False
-                    await self._rebuild(notify=True)
+                        dirty |= self._log.fold(message)
+                if (dirty or self._log.has_rejections) and await self._caught_up(consumer):
+                    if dirty:
+                        dirty = False
+                        await self._rebuild(notify=True)
+                    else:  # only records rejected on their own: the catalog is the same
+                        await self._reporter.report(self._log.drain())
             except asyncio.CancelledError:
                 raise
             except Exception:
@@ -171,15 +180,10 @@ class CatalogWatcher:
         return True
 
     async def _rebuild(self, *, notify: bool) -> None:
-        try:
-            catalog = catalog_from_resources(resources_of(self._records), self._names)
-        except InvalidManifests as exc:
-            log.error(
-                "the manifests on %s are not a valid set; keeping the previous catalog: %s",
-                self._names.manifests,
-                exc,
-            )
-            return
+        screened = screen(self._log.versions, self._names)
+        self._log.keep_from(screened.chosen)
+        await self._reporter.report([*self._log.drain(), *screened.rejected])
+        catalog = screened.catalog
         self._catalog = catalog
         self._version += 1
         async with self._changed:

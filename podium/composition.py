@@ -131,7 +131,7 @@ class KafkaSubmitter:
     async def _started(self) -> tuple[CatalogWatcher, AIOKafkaProducer]:
         async with self._lock:
             if self._watcher is None:
-                watcher = CatalogWatcher(self._kafka, self._names)
+                watcher = CatalogWatcher(self._kafka, self._names, service="ledger")
                 await watcher.start()
                 self._watcher = watcher
             if self._producer is None:
@@ -267,7 +267,7 @@ class DispatcherRole:
 
     async def run(self, stop: asyncio.Event) -> None:
         names = environment.topic_names(self._kafka)
-        watcher = CatalogWatcher(self._kafka, names)
+        watcher = CatalogWatcher(self._kafka, names, service="dispatcher")
         await watcher.start()
         try:
             service = DispatcherService(
@@ -294,7 +294,7 @@ class SchedulerRole:
 
     async def run(self, stop: asyncio.Event) -> None:
         names = environment.topic_names(self._kafka)
-        watcher = CatalogWatcher(self._kafka, names)
+        watcher = CatalogWatcher(self._kafka, names, service="scheduler")
         await watcher.start()
         try:
             self.service = SchedulerService(
@@ -342,7 +342,7 @@ class ActorRole:
     async def run(self, stop: asyncio.Event) -> None:
         kafka = self._kafka
         names = environment.topic_names(kafka)
-        watcher = CatalogWatcher(kafka, names)
+        watcher = CatalogWatcher(kafka, names, service="actor")
         await watcher.start()
         authorizer: Authorizer | None = None
         tools: CatalogTools | None = None

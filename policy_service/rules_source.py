@@ -40,7 +40,7 @@ class WatchedRules:
     """The rules of the applied manifests (`podium.manifests`), reloaded when they change."""
 
     def __init__(self, kafka: KafkaSettings, names: TopicNames) -> None:
-        self._watcher = CatalogWatcher(kafka, names)
+        self._watcher = CatalogWatcher(kafka, names, service="policy")
         self._version = -1
         self._rules = RuleSet()
 

@@ -67,8 +67,9 @@ def _transactions(name: str, *, prefixed: bool = True) -> _Grant:
 
 
 def _catalog_reader(n: TopicNames) -> list[_Grant]:
-    """The catalog watcher of every service follows (and creates when missing) the manifests."""
-    return [_topic(n.manifests, "READ", "CREATE")]
+    """The catalog watcher of every service follows (and creates when missing) the manifests,
+    and dead-letters the records it skips."""
+    return [_topic(n.manifests, "READ", "CREATE"), _topic(n.manifests_dlq, "WRITE", "CREATE")]
 
 
 def _approver(n: TopicNames) -> list[_Grant]:

@@ -71,6 +71,11 @@ class TopicNames:
         return f"{self.prefix}.manifests"
 
     @property
+    def manifests_dlq(self) -> str:
+        """Compacted: the manifests records a reader skipped, keyed by their position."""
+        return f"{self.manifests}.dlq"
+
+    @property
     def ledger_anchors(self) -> str:
         """Compacted: the ledger's signed chain heads (`LedgerAnchor`)."""
         return f"{self.prefix}.ledger.anchors"
