@@ -166,7 +166,7 @@ async def apply_paths(
     report.unchanged = unchanged
     report.created_topics = await _ensure_topics(kafka, names, catalog)
     if records:
-        await _publish(kafka, names, records)
+        await publish(kafka, names, records)
     report.changed = {record_key(r.kind, r.name): r.generation for r in records}
     return report
 
@@ -202,7 +202,13 @@ async def _ensure_topics(kafka: KafkaSettings, names: TopicNames, catalog: Catal
     return sorted(created)
 
 
-async def _publish(kafka: KafkaSettings, names: TopicNames, records: list[ManifestRecord]) -> None:
+async def publish(
+    kafka: KafkaSettings,
+    names: TopicNames,
+    records: Sequence[ManifestRecord],
+    tombstones: Sequence[str] = (),
+) -> None:
+    """Write `records` and a tombstone for each key of `tombstones`, in one transaction."""
     producer = make_producer(kafka, transactional_id=f"{names.manifests}.apply")
     try:
         await producer.start()
@@ -216,7 +222,9 @@ async def _publish(kafka: KafkaSettings, names: TopicNames, records: list[Manife
                 )
                 for r in records
             ]
+            for key in tombstones:
+                futures.append(await producer.send(names.manifests, key=key.encode(), value=None))
             await asyncio.gather(*futures)
     finally:
         await producer.stop()
-    log.info("applied %d manifest records", len(records))
+    log.info("published %d manifest records, %d deletions", len(records), len(tombstones))

@@ -1,4 +1,5 @@
-"""`podium validate | compile | apply -f PATH...`: check, compile and publish manifests."""
+"""`podium validate | compile | apply -f PATH...`: check, compile and publish manifests;
+`podium delete KIND/NAME... | -f PATH...`: remove applied ones."""
 
 from __future__ import annotations
 
@@ -157,7 +158,74 @@ def apply_command(files: Files, output: Output = OutputFormat.TABLE) -> None:
         console.print(f"{len(report.created_topics)} topics created", highlight=False)
 
 
+Targets = Annotated[
+    list[str] | None,
+    typer.Argument(
+        help="Resources to delete, as KIND/NAME (e.g. Agent/writer).", show_default=False
+    ),
+]
+DeleteFiles = Annotated[
+    list[Path] | None,
+    typer.Option("-f", "--file", help="Delete every resource of this file or folder (repeatable)."),
+]
+
+
+DELETE_HELP = "\n\n".join(
+    " ".join(paragraph.split())
+    for paragraph in (
+        """Delete applied resources: `podium delete Agent/writer`, or every resource of
+        `-f FILE`.""",
+        """Each deletion is a tombstone on the manifests topic, and the routing tables are
+        compiled again from what stays (a deleted AgentSystem's table goes with it), in one
+        transaction; running services drop what is deleted.""",
+        """Refused, with nothing deleted, when a resource that stays still refers to one being
+        deleted (an AgentSystem naming the agent, an Agent naming the tool or model endpoint, a
+        TaskSchedule naming the task...): the referrers are listed. Delete them in the same
+        call. Exit code 1 when refused or when a resource is not applied.""",
+    )
+)
+
+
+def delete_command(
+    targets: Targets = None, files: DeleteFiles = None, output: Output = OutputFormat.TABLE
+) -> None:
+    """Delete applied resources (see DELETE_HELP)."""
+    from manifests.delete import delete_keys, keys_of_files, parse_target
+    from podium import environment
+
+    if not targets and not files:
+        raise typer.BadParameter("name resources as KIND/NAME, or give -f FILE")
+    keys: list[str] = []
+    for text in targets or []:
+        key = parse_target(text)
+        if key is None:
+            raise typer.BadParameter(f"{text!r} is not KIND/NAME (e.g. Agent/writer)")
+        keys.append(key)
+    if files:
+        from_files, errors = keys_of_files(files)
+        if errors:
+            report_errors(errors)
+            err_console.print("nothing was deleted", highlight=False)
+            raise typer.Exit(EXIT_INVALID)
+        keys += from_files
+    kafka = environment.kafka_settings()
+    report = asyncio.run(delete_keys(kafka, TopicNames(kafka.topic_prefix), keys))
+    if report.errors:
+        for error in report.errors:
+            err_console.print(escape(error), soft_wrap=True, highlight=False)
+        err_console.print("nothing was deleted", highlight=False)
+        raise typer.Exit(EXIT_INVALID)
+    if output is not OutputFormat.TABLE:
+        emit({"deleted": report.deleted, "republished": report.republished}, output)
+        return
+    for key in report.deleted:
+        console.print(f"{key} deleted", highlight=False)
+    for key, generation in report.republished.items():
+        console.print(f"{key} configured (generation {generation})", highlight=False)
+
+
 def register(app: typer.Typer) -> None:
     app.command("validate", rich_help_panel=MANIFESTS)(validate_command)
     app.command("compile", rich_help_panel=MANIFESTS)(compile_command)
     app.command("apply", rich_help_panel=MANIFESTS)(apply_command)
+    app.command("delete", help=DELETE_HELP, rich_help_panel=MANIFESTS)(delete_command)
