@@ -4,20 +4,24 @@ the real broker, seen by a running watcher."""
 from __future__ import annotations
 
 import asyncio
+import uuid
 from pathlib import Path
 
 import pytest
 from click.testing import Result
 from typer.testing import CliRunner
 
+from ledger.submit import SystemUnknown
 from manifests._topic import read_records
 from manifests.apply import apply_paths
 from manifests.delete import parse_target, referrers
 from manifests.loader import parse_files
 from manifests.watcher import CatalogWatcher
 from podium.cli import app
+from podium.composition import KafkaSubmitter
 from podium.core.settings import KafkaSettings
-from tests.helpers import scaled
+from tests.helpers import scaled, wait_until
+from topics.messages import TaskRequested, utcnow
 from topics.names import TopicNames
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "manifests" / "examples"
@@ -151,3 +155,36 @@ async def test_cli_delete_refuses_referred_then_deletes_and_watchers_see_it(
 async def _invoke(runner: CliRunner, args: list[str], env: dict[str, str]) -> Result:
     """The command runs its own event loop: run it off this test's loop."""
     return await asyncio.to_thread(runner.invoke, app, args, env=env)
+
+
+@pytest.mark.integration
+async def test_a_running_service_stops_taking_tasks_for_a_deleted_system(
+    kafka_settings: KafkaSettings, topic_names: TopicNames
+) -> None:
+    """The ledger API's submitter follows the catalog: a deleted system is unknown to it."""
+    assert (await apply_paths(kafka_settings, topic_names, OFFLINE)).ok
+    submitter = KafkaSubmitter(kafka_settings, topic_names)
+
+    def task() -> TaskRequested:
+        return TaskRequested(
+            task_id=f"task-{uuid.uuid4().hex[:10]}",
+            system="research-pipeline",
+            input="hello",
+            submitted_at=utcnow(),
+        )
+
+    async def refused() -> bool:
+        try:
+            await submitter.submit(task())
+        except SystemUnknown:
+            return True
+        return False
+
+    try:
+        await submitter.submit(task())
+        args = ["delete", "AgentSystem/research-pipeline", "AgentPolicy/research-pipeline-policy"]
+        result = await _invoke(CliRunner(), args, kafka_settings.as_env())
+        assert result.exit_code == 0, result.output
+        await wait_until(refused, timeout=30, interval=0.2)
+    finally:
+        await submitter.aclose()

@@ -15,12 +15,16 @@ from aiokafka.errors import (
     TransactionalIdAuthorizationFailed,
 )
 
+from manifests.watcher import CatalogWatcher
 from podium.core.settings import KafkaSettings
 from podium.stack import credentials, load_state
 from tests.conftest import StackEndpoints
+from tests.helpers import consume_until
 from topics.acl_admin import create_acls
 from topics.acls import ROLES, Role, acl_bindings
+from topics.codec import decode
 from topics.kafka import ensure_topics, make_consumer, make_producer
+from topics.messages import DeadLetter
 from topics.names import TopicNames
 
 pytestmark = pytest.mark.integration
@@ -186,3 +190,22 @@ async def test_the_submitter_cannot_read_the_events(
             await consumer.getmany(timeout_ms=5000)
     finally:
         await consumer.stop()
+
+
+async def test_every_catalog_reader_dead_letters_the_records_it_skips(
+    as_role: AsRole, kafka_settings: KafkaSettings, topic_names: TopicNames
+) -> None:
+    """Each service's watcher, as its own principal, creates `<p>.manifests.dlq` if needed and
+    writes the dead letter of a record it skipped."""
+    await _produce(as_role("operator"), topic_names.manifests)  # `{}`: not a ManifestRecord
+    readers: list[Role] = ["dispatcher", "actor", "policy", "ledger", "scheduler"]
+    for role in readers:
+        watcher = CatalogWatcher(as_role(role), topic_names, service=role)
+        try:
+            await watcher.start()
+        finally:
+            await watcher.stop()
+    letters = await consume_until(kafka_settings, topic_names.manifests_dlq, len(readers))
+    found = [decode(r.value, DeadLetter) for r in letters]
+    assert sorted(d.service for d in found) == sorted(readers)
+    assert {(d.topic, d.offset, d.key) for d in found} == {(topic_names.manifests, 0, b"k")}
