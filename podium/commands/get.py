@@ -192,12 +192,14 @@ KINDS: dict[str, tuple[str, Callable[[ManifestRecord], Row]]] = {
 
 
 def show(plural: str, name: str | None, output: OutputFormat) -> None:
-    from manifests._topic import Records, read_records
+    from manifests.apply import read_screened
     from podium import environment
 
     kind, row_of = KINDS[plural]
     kafka = environment.kafka_settings()
-    records: Records = asyncio.run(read_records(kafka, TopicNames(kafka.topic_prefix).manifests))
+    # What the services use: a record they skip is logged, not shown.
+    _, screened = asyncio.run(read_screened(kafka, TopicNames(kafka.topic_prefix)))
+    records = {key: version.record for key, version in screened.chosen.items()}
     found = sorted(
         (r for r in records.values() if r.kind == kind and (name is None or r.name == name)),
         key=lambda r: r.name,
