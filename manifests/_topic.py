@@ -74,8 +74,9 @@ def log_rejection(rejection: Rejection) -> None:
 @dataclass(slots=True)
 class ManifestLog:
     """Every key's well-formed versions, oldest first (`fold`), and the records rejected on
-    their own since the last `drain`. `rejected_keys` are the keys whose newest record on the
-    topic is not their newest version here (it was rejected)."""
+    their own since the last `drain` (less those a newer record of their key superseded).
+    `rejected_keys` are the keys whose newest record on the topic is not their newest version
+    here (it was rejected)."""
 
     versions: dict[str, list[Version]] = field(default_factory=dict)
     rejected_keys: set[str] = field(default_factory=set)
@@ -93,16 +94,21 @@ class ManifestLog:
             return False
         key = message.key.decode(errors="replace")
         if message.value is None:  # a tombstone deletes the key
-            self.rejected_keys.discard(key)
+            self._superseded(key)
             return self.versions.pop(key, None) is not None
         version = _version(message, key)
         if isinstance(version, Rejection):
             self._rejected.append(version)
             self.rejected_keys.add(key)
             return False
-        self.rejected_keys.discard(key)
+        self._superseded(key)
         self.versions.setdefault(key, []).append(version)
         return True
+
+    def _superseded(self, key: str) -> None:
+        """A newer record of `key` makes its rejected ones moot (not reported, not stale)."""
+        self.rejected_keys.discard(key)
+        self._rejected = [r for r in self._rejected if r.message.key != key.encode()]
 
     def keep_from(self, chosen: Mapping[str, Version]) -> None:
         """Forget the versions older than the one each key has in a catalog now (`chosen`);

@@ -119,3 +119,15 @@ def test_a_tombstone_deletes_and_a_record_without_key_is_rejected() -> None:
     topic.put(ENDPOINT, key="")  # no key: rejected
     assert topic.keys() == set()
     assert [r.reason for r in topic.log.drain()] == ["a manifests record needs a key"]
+
+
+def test_a_rejected_record_superseded_by_a_newer_one_is_not_reported() -> None:
+    topic = Topic()
+    topic.put(_resource("Gadget", "g", {}))
+    topic.put(None, key="Gadget/g")  # deleted (`podium delete Gadget/g`)
+    topic.put(_resource("Agent", "writer", {"limits": {"max_steps": "x"}}))
+    topic.put(ENDPOINT)
+    topic.put(WRITER)  # a valid writer after the bad one
+    assert topic.log.drain() == []
+    assert topic.log.rejected_keys == set()
+    assert topic.keys() == {"ModelEndpoint/mock", "Agent/writer"}
