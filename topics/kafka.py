@@ -14,12 +14,18 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import TopicAlreadyExistsError
+from aiokafka.errors import TopicAlreadyExistsError, TopicAuthorizationFailedError
 from aiokafka.helpers import create_ssl_context
 
+from podium.core.errors import PermanentError
 from podium.core.settings import KafkaSettings
 
 log = logging.getLogger(__name__)
+
+
+class TopicsRefused(PermanentError):
+    """The broker's ACLs do not let this principal create the topics it needs."""
+
 
 MAX_MESSAGE_BYTES = 8 * 1024 * 1024
 """Producers accept messages up to this size; topics are created to match, so that a large but
@@ -120,6 +126,14 @@ async def ensure_topics(
             name, code = topic_error[0], topic_error[1]
             if code == 0:
                 created.append(name)
+            elif code == TopicAuthorizationFailedError.errno:
+                raise TopicsRefused(
+                    f"Kafka refused to create topic {name}: principal "
+                    f"{settings.sasl_username or '(anonymous)'} may not create topics under "
+                    f"the prefix {settings.topic_prefix!r} (PODIUM_KAFKA_TOPIC_PREFIX); the "
+                    "ACLs are granted per prefix (on the dev stack, `podium stack up` with the "
+                    "prefix set grants it)"
+                )
             elif code != TopicAlreadyExistsError.errno:
                 raise RuntimeError(f"could not create topic {name}: error code {code}")
         await _wait_for_leaders(admin, missing)

@@ -23,7 +23,7 @@ from tests.helpers import consume_until
 from topics.acl_admin import create_acls
 from topics.acls import ROLES, Role, acl_bindings
 from topics.codec import decode
-from topics.kafka import ensure_topics, make_consumer, make_producer
+from topics.kafka import TopicsRefused, ensure_topics, make_consumer, make_producer
 from topics.messages import DeadLetter
 from topics.names import TopicNames
 
@@ -209,3 +209,14 @@ async def test_every_catalog_reader_dead_letters_the_records_it_skips(
     found = [decode(r.value, DeadLetter) for r in letters]
     assert sorted(d.service for d in found) == sorted(readers)
     assert {(d.topic, d.offset, d.key) for d in found} == {(topic_names.manifests, 0, b"k")}
+
+
+async def test_a_prefix_without_acls_is_a_clear_refusal(as_role: AsRole) -> None:
+    """`podium apply` on a prefix the operator holds no ACLs for says so (it raised a bare
+    "error code 29")."""
+    operator = as_role("operator")
+    elsewhere = operator.model_copy(update={"topic_prefix": "no-acls-here"})
+    with pytest.raises(
+        TopicsRefused, match="may not create topics under the prefix 'no-acls-here'"
+    ):
+        await ensure_topics(elsewhere, [TopicNames("no-acls-here").manifests])
