@@ -46,7 +46,7 @@ from aiokafka import ConsumerRecord
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from podium.composition import Approver
+from podium.composition.ledger_api import Approver
 from podium.core.settings import KafkaSettings
 from policy_service.keys import parse_signing_key, parse_verify_keys
 from topics.codec import decode

@@ -68,11 +68,11 @@ def approvals_command(
     output: Output = OutputFormat.TABLE,
 ) -> None:
     """List approvals (the pending ones by default)."""
-    from podium import composition
+    from podium.composition import ledger_api
     from policy_service.approvals import list_approvals
 
     kafka, names = _kafka()
-    trusted = composition.decision_keys(kafka)
+    trusted = ledger_api.decision_keys(kafka)
     entries = asyncio.run(list_approvals(kafka, names, trusted, status))
     value = [
         {
@@ -89,11 +89,11 @@ def approvals_command(
 
 
 def _decide(approval_id: str, *, granted: bool, reason: str, by: str | None) -> None:
-    from podium import composition
+    from podium.composition import ledger_api
     from policy_service.approvals import decide_approval
 
     kafka, names = _kafka()
-    approver = composition.approver(kafka)
+    approver = ledger_api.approver(kafka)
     decided_by = by or getpass.getuser()
     decision = asyncio.run(
         decide_approval(

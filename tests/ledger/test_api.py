@@ -13,7 +13,7 @@ from ledger.api import create_app
 from ledger.auth import Scope, create_token
 from ledger.plan import incoming
 from ledger.store import write_batch
-from podium.composition import kafka_decider
+from podium.composition.ledger_api import kafka_decider
 from podium.core.settings import KafkaSettings
 from tests.helpers import approver_for, key_pair
 from tests.ledger.conftest import task_events

@@ -15,7 +15,7 @@ from ledger.api import create_app
 from ledger.auth import Scope, create_token
 from ledger.submit import task_id_for
 from manifests.apply import apply_paths
-from podium.composition import KafkaSubmitter
+from podium.composition.ledger_api import KafkaSubmitter
 from podium.core.settings import KafkaSettings
 from tests.faults.cluster import read_topic
 from topics.codec import decode

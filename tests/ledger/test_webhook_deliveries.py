@@ -26,7 +26,7 @@ from ledger.webhooks import WebhookNotReady, WebhookTarget, WebhookUnknown
 from manifests.apply import apply_paths
 from manifests.models import Task
 from manifests.models.webhooks import TaskWebhook
-from podium.composition import KafkaSubmitter
+from podium.composition.ledger_api import KafkaSubmitter
 from podium.core.settings import KafkaSettings
 from tests.faults.cluster import read_topic
 from topics.codec import decode

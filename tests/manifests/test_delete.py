@@ -18,7 +18,7 @@ from manifests.delete import parse_target, referrers
 from manifests.loader import parse_files
 from manifests.watcher import CatalogWatcher
 from podium.cli import app
-from podium.composition import KafkaSubmitter
+from podium.composition.ledger_api import KafkaSubmitter
 from podium.core.settings import KafkaSettings
 from tests.helpers import scaled, wait_until
 from topics.messages import TaskRequested, utcnow
