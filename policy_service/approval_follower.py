@@ -80,6 +80,14 @@ class ApprovalFollower:
                 self._advanced.clear()
                 await self._advanced.wait()
 
+    async def applied(self, partition: int, offset: int, *, timeout_s: float) -> None:
+        """Return once the book has read the record at `offset` of `partition`; TimeoutError
+        after `timeout_s`."""
+        async with asyncio.timeout(timeout_s):
+            while self._positions.get(partition, 0) <= offset:
+                self._advanced.clear()
+                await self._advanced.wait()
+
     async def entry_for(self, request: AuthorizationRequest) -> ApprovalEntry | None:
         """The book's entry for the approval `request` carries; when the book has no decision
         for it yet, catches up first (within the request's deadline)."""

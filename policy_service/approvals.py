@@ -1,13 +1,14 @@
-"""Human approvals on Kafka: reading the book, and the decision that resumes a parked step.
+"""Human approvals on Kafka: reading the book, and the signed decision on a parked step.
 
 The topic `podium.approvals` (keyed by task_id) is the source of truth: the actor writes an
-`ApprovalRequest` holding the parked step; `decide_approval` writes the `ApprovalDecision`, the
-`approval.granted|denied|expired` event and the resumed step in ONE Kafka transaction, so the step
-resumes exactly when the decision is recorded, on whichever replica consumes it, even after every
-process restarted. The first decision in the log wins; `decide_approval` makes a second one
-impossible by fencing: its transactional id is derived from the approval id, so two deciders of
-the same approval fence each other, and the survivor re-reads the log after fencing. The book
-itself is plain data (`approval_book.py`).
+`ApprovalRequest` holding the parked step; `decide_approval` writes the signed `ApprovalDecision`
+and nothing else. The policy service resumes the step (`approval_resumer.py`: the
+`approval.granted|denied|expired` event and the resumed step, from `resumption`) once for the
+decision its book counts, so a decider needs no access to agent inboxes. The first trusted
+decision in the log wins; `decide_approval` makes a second one impossible by fencing: its
+transactional id is derived from the approval id, so two deciders of the same approval fence each
+other, and the survivor re-reads the log after fencing. The book itself is plain data
+(`approval_book.py`).
 """
 
 from __future__ import annotations
@@ -32,7 +33,9 @@ from topics.messages import (
     ApprovalDecision,
     ApprovalResume,
     ApprovalVerdict,
+    Event,
     EventType,
+    Step,
     event,
     event_id_of,
     utcnow,
@@ -114,7 +117,7 @@ async def decide_approval(
     reason: str = "",
     expired: bool = False,
 ) -> ApprovalDecision:
-    """Decide a pending approval and resume its step, in one transaction; the decision is signed
+    """Decide a pending approval (the policy service then resumes its step); the decision is signed
     with the approver key `signer` (which the policy service must trust for it to count), and
     the book is read with the `trusted` keys, so a forged decision does not block this one.
 
@@ -135,7 +138,6 @@ async def decide_approval(
             f"approval {approval_id!r} is not pending anywhere; `podium approvals` lists them"
         )
     _check_pending(entry)
-    await ensure_topics(kafka, [names.events, names.agent(entry.request.agent)])
     producer = make_producer(
         kafka, transactional_id=f"{names.prefix}.approvals.decide.{approval_id}"
     )
@@ -157,45 +159,50 @@ async def decide_approval(
                 decided_at=utcnow(),
             ),
         )
-        ev = event(
-            ApprovalDecidedData(approval_id=approval_id, decided_by=decided_by, reason=reason),
-            type=_EVENT_TYPES[outcome],
-            event_id=event_id_of("approval", approval_id, outcome),
-            task_id=request.task_id,
-            system=request.system,
-            agent=request.agent,
-            step_id=request.step.step_id,
-            attempt=request.step.attempt,
-            source="policy",
-        )
-        parked = request.step.resume
-        resumed = msgspec.structs.replace(
-            request.step,
-            resume=msgspec.structs.replace(
-                parked if isinstance(parked, ApprovalResume) else ApprovalResume(),
-                approval=ApprovalVerdict(
-                    approval_id=approval_id,
-                    decision=outcome,  # type: ignore[arg-type]
-                    decided_by=decided_by,
-                    reason=reason,
-                ),
-            ),
-        )
-        key = request.task_id.encode()
         async with producer.transaction():
             await producer.send(
-                names.approvals, key=key, value=encode(decision), headers=headers_for(decision)
-            )
-            await producer.send(names.events, key=key, value=encode(ev), headers=headers_for(ev))
-            await producer.send(
-                names.agent(request.agent),
-                key=key,
-                value=encode(resumed),
-                headers=headers_for(resumed),
+                names.approvals,
+                key=request.task_id.encode(),
+                value=encode(decision),
+                headers=headers_for(decision),
             )
         return decision
     finally:
         await producer.stop()
+
+
+def resumption(entry: ApprovalEntry, decision: ApprovalDecision) -> tuple[Event, Step]:
+    """What the decision on `entry` resumes: its `approval.granted|denied|expired` event, and
+    the parked step with the verdict (written together by the policy service's resumer)."""
+    request = entry.request
+    outcome = decision.decision
+    ev = event(
+        ApprovalDecidedData(
+            approval_id=decision.approval_id, decided_by=decision.decided_by, reason=decision.reason
+        ),
+        type=_EVENT_TYPES[outcome],
+        event_id=event_id_of("approval", decision.approval_id, outcome),
+        task_id=request.task_id,
+        system=request.system,
+        agent=request.agent,
+        step_id=request.step.step_id,
+        attempt=request.step.attempt,
+        source="policy",
+    )
+    parked = request.step.resume
+    resumed = msgspec.structs.replace(
+        request.step,
+        resume=msgspec.structs.replace(
+            parked if isinstance(parked, ApprovalResume) else ApprovalResume(),
+            approval=ApprovalVerdict(
+                approval_id=decision.approval_id,
+                decision=outcome,
+                decided_by=decision.decided_by,
+                reason=decision.reason,
+            ),
+        ),
+    )
+    return ev, resumed
 
 
 def _check_pending(entry: ApprovalEntry) -> None:

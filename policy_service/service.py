@@ -10,7 +10,8 @@ This module is the lifespan: it opens what the service owns (topics, the budget 
 source, the Kafka clients), runs its loops in one task group until `stop`, and closes them. The
 loops: requests (`request_loop.py`, deciding with `decision.decide`), usage settlement
 (`settlement.py`), the approvals book (`approval_follower.py`, every replica reads the whole
-topic) and approval expiry (`approval_expiry.py`).
+topic), the resumption of decided approvals' steps (`approval_resumer.py`) and approval expiry
+(`approval_expiry.py`).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from podium.core.settings import KafkaSettings
 from policy_service._reservations import Reserve
 from policy_service.approval_expiry import expire_approvals
 from policy_service.approval_follower import ApprovalFollower
+from policy_service.approval_resumer import ApprovalResumer
 from policy_service.approval_store import ApprovalStore
 from policy_service.budgets import BudgetStore
 from policy_service.decision import Pricer, decide
@@ -110,6 +112,7 @@ class PolicyService:
         )
         usage = make_consumer(self._kafka, names.events, group_id=f"{names.policy_group}.usage")
         book = make_consumer(self._kafka, group_id=None)
+        resumer = ApprovalResumer(self._kafka, names, self.approvals)
         clients: list[AIOKafkaProducer | AIOKafkaConsumer] = [producer, requests, usage, book]
         try:
             for client in clients:
@@ -119,6 +122,7 @@ class PolicyService:
                 await partitions_of(self._kafka, names.policy_requests) or [0]
             )
             await self.approvals.start(book)
+            await resumer.start()
             loop = RequestLoop(
                 producer,
                 names,
@@ -131,6 +135,7 @@ class PolicyService:
                 group.create_task(loop.serve(requests, stop))
                 group.create_task(settle_usage(usage, budgets, stop))
                 group.create_task(self.approvals.follow(stop))
+                group.create_task(resumer.run(stop))
                 group.create_task(
                     expire_approvals(
                         self._kafka,
@@ -146,6 +151,8 @@ class PolicyService:
                 group.create_task(self._mark_ready(assigned, stop))
                 await stop.wait()
         finally:
+            with contextlib.suppress(Exception):
+                await resumer.stop()
             for client in reversed(clients):  # started or not: each was made, each is stopped
                 with contextlib.suppress(Exception):
                     await client.stop()

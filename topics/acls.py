@@ -73,12 +73,10 @@ def _catalog_reader(n: TopicNames) -> list[_Grant]:
 
 
 def _approver(n: TopicNames) -> list[_Grant]:
-    """Deciding an approval: read the book, write the decision, the resumed step and its event,
-    in one transaction per approval."""
+    """Deciding an approval: read the book, write the signed decision, in one transaction per
+    approval (the policy service resumes the step)."""
     return [
         _topic(n.approvals, "READ", "WRITE", "CREATE"),
-        _topic(f"{n.prefix}.agent.", "WRITE", prefixed=True),
-        _topic(n.events, "WRITE", "CREATE"),
         _transactions(f"{n.approvals}.decide."),
     ]
 
@@ -119,6 +117,11 @@ def _grants(role: Role, n: TopicNames) -> list[_Grant]:
             _group(n.policy_group),
             _group(f"{n.policy_group}.usage"),
             *_approver(n),  # expired approvals are decided (denied) by the policy service
+            # a counted decision resumes its step: the event and the step, with the offset
+            _group(f"{n.policy_group}.approvals"),
+            _topic(f"{p}.agent.", "WRITE", "CREATE", prefixed=True),
+            _topic(n.events, "WRITE", "CREATE"),
+            _transactions(f"{n.approvals}.resume."),
             *_catalog_reader(n),
         ]
     if role == "ledger":

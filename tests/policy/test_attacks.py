@@ -22,6 +22,7 @@ from policy_service.client import FAIL_CLOSED_RULE, Authorizer, is_allowed
 from policy_service.keys import generate, parse_signing_key
 from policy_service.settings import PolicySettings
 from policy_service.signing import request_digest, sign_decision
+from tests.faults.cluster import read_topic
 from tests.helpers import approver_for, consume_decoded, wait_until
 from tests.policy.conftest import PUBLIC_KEYS, SIGNER, VERIFY_KEYS, PolicyHarness, policy_settings
 from tests.policy.test_service import model_call, park, parked, task, tool_call
@@ -31,6 +32,7 @@ from topics.messages import (
     Action,
     ApprovalDecision,
     ApprovalRequest,
+    ApprovalResume,
     AuthorizationRequest,
     DeadLetter,
     Decision,
@@ -360,3 +362,16 @@ async def test_a_decision_no_approver_signed_neither_allows_nor_blocks_the_real_
     assert decision.key_id == approver.signer.key_id
     approved = await tool_call(authorizer, t, "wire-money", approval_id=asked.approval_id)
     assert is_allowed(approved), approved
+
+    # The policy service resumed the step once, for the approver's decision alone: the forged
+    # decisions came first on the same partition (the resumer reads it in order), and resumed
+    # nothing.
+    inbox = harness.names.agent("researcher")
+    [resumed] = await consume_decoded(harness.kafka, inbox, 1, Step)
+    assert isinstance(resumed.resume, ApprovalResume) and resumed.resume.approval is not None
+    assert resumed.resume.approval.decided_by == "alice"
+    steps = [decode(r.value, Step) for r in await read_topic(harness.kafka, inbox)]
+    assert len(steps) == 1, steps
+    events = [decode(r.value, Event) for r in await read_topic(harness.kafka, harness.names.events)]
+    granted = [e for e in events if e.type == EventType.APPROVAL_GRANTED]
+    assert [e.data["approval_id"] for e in granted] == [asked.approval_id]

@@ -360,14 +360,13 @@ async def test_approval_survives_a_full_restart_and_resumes_the_step(
             decided_by="x",
         )
 
+    await harness.start_service()  # a fresh replica, nothing in memory: it resumes the step
     steps = await consume_decoded(harness.kafka, harness.names.agent("researcher"), 1, Step)
     resume = steps[0].resume
     assert isinstance(resume, ApprovalResume) and resume.approval is not None
     assert (resume.approval.decision, resume.approval.decided_by) == ("granted", "alice")
     assert resume.conversation == {"messages": [{"role": "user", "content": "pay"}]}
     assert resume.tool_call_id == "c1"
-
-    await harness.start_service()  # a fresh replica, nothing in memory
     other_arguments = await tool_call(
         authorizer, t, "wire-money", approval_id=asked.approval_id, arguments={"to": "mallory"}
     )

@@ -45,14 +45,11 @@ def test_who_writes_each_topic() -> None:
     assert _writers(NAMES.policy_requests) == {"actor"}
     assert _writers(NAMES.policy_requests_dlq) == {"policy"}
     assert _writers(NAMES.ledger_anchors) == {"ledger"}
-    assert _writers(NAMES.agent("writer")) == {
-        "dispatcher",
-        "actor",
-        "policy",
-        "ledger",
-        "operator",
-    }
-    assert "submitter" not in _writers(NAMES.events)
+    # the deciders of approvals (ledger API, operator) write only the signed decision; the
+    # policy service resumes the step
+    assert _writers(NAMES.agent("writer")) == {"dispatcher", "actor", "policy"}
+    assert _writers(NAMES.approvals) == {"actor", "policy", "ledger", "operator"}
+    assert _writers(NAMES.events) == {"dispatcher", "actor", "policy"}
 
 
 def test_the_submitter_only_produces_tasks() -> None:
