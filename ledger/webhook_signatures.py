@@ -5,8 +5,11 @@ I/O around them."""
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
+import json
+import re
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -40,12 +43,19 @@ def parse_timestamp(value: str) -> datetime:
     return parsed.astimezone(UTC)
 
 
+_DIGESTS = {"sha1": hashlib.sha1, "sha256": hashlib.sha256, "sha512": hashlib.sha512}
+
+
 def verify_signature(
     hook: TaskWebhook, headers: Mapping[str, str], body: bytes, secret: bytes, now: datetime
 ) -> None:
-    """Refuse (401) a delivery whose HMAC-SHA256 is not the secret's, or whose signed timestamp
-    is further than `max_skew_seconds` from `now` (the generic profile)."""
+    """Refuse (401) a delivery not authenticated by the secret: for `shared_token`, the token
+    header is not the secret; otherwise the HMAC is not the secret's, or the signed timestamp is
+    further than `max_skew_seconds` from `now`."""
     auth = hook.spec.auth
+    if auth.profile == "shared_token":
+        _verify_token(auth.token_header, headers, secret)
+        return
     received = headers.get(auth.signature_header.lower(), "").strip()
     if not received:
         raise DeliveryRefused(401, f"the signature header {auth.signature_header} is missing")
@@ -64,20 +74,62 @@ def verify_signature(
                 401, f"the timestamp is more than {auth.max_skew_seconds}s from now (stale)"
             )
         signed = stamp.encode() + b"." + body
-    expected = hmac.new(secret, signed, hashlib.sha256).hexdigest()
-    if not hmac.compare_digest(expected.encode(), received.lower().encode("ascii", "replace")):
+    mac = hmac.new(secret, signed, _DIGESTS[auth.algorithm]).digest()
+    if auth.signature_encoding == "base64":
+        expected, given = base64.b64encode(mac), received.encode("ascii", "replace")
+    else:
+        expected, given = mac.hex().encode(), received.lower().encode("ascii", "replace")
+    if not hmac.compare_digest(expected, given):
         raise DeliveryRefused(401, "the signature does not match")
 
 
-def event_id(hook: TaskWebhook, headers: Mapping[str, str]) -> str:
-    """The delivery's event id, from its header (400 without one)."""
-    header = hook.spec.event_id_header
-    value = headers.get(header.lower(), "").strip()
-    if not value:
-        raise DeliveryRefused(400, f"the event id header {header} is missing")
+def _verify_token(header: str, headers: Mapping[str, str], secret: bytes) -> None:
+    received = headers.get(header.lower(), "").strip()
+    if header.lower() == "authorization" and received[:7].lower() == "bearer ":
+        received = received[7:].strip()
+    if not received:
+        raise DeliveryRefused(401, f"the token header {header} is missing")
+    if not hmac.compare_digest(received.encode("utf-8", "replace"), secret):
+        raise DeliveryRefused(401, "the token does not match")
+
+
+def event_id(hook: TaskWebhook, headers: Mapping[str, str], body: bytes = b"") -> str:
+    """The delivery's event id, from its header or its place in the JSON body (400 without
+    one)."""
+    path = hook.spec.idempotency.event_id_json_path
+    if path:
+        value = _at_json_path(body, path)
+    else:
+        header = hook.spec.event_id_header
+        value = headers.get(header.lower(), "").strip()
+        if not value:
+            raise DeliveryRefused(400, f"the event id header {header} is missing")
     if len(value) > 200:
         raise DeliveryRefused(400, "the event id is longer than 200 characters")
     return value
+
+
+_STEP = re.compile(r"\.([A-Za-z_][A-Za-z0-9_-]*)|\[([0-9]+)\]")
+
+
+def _at_json_path(body: bytes, path: str) -> str:
+    """The string or integer at `path` (`$.a.b[0]`) of the JSON body (400 when there is none)."""
+    try:
+        value: Any = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        raise DeliveryRefused(400, f"the body is not JSON, so it has no {path}") from None
+    for name, index in _STEP.findall(path[1:]):
+        if name and isinstance(value, dict):
+            value = value.get(name)
+        elif index and isinstance(value, list) and int(index) < len(value):
+            value = value[int(index)]
+        else:
+            value = None
+        if value is None:
+            break
+    if isinstance(value, bool) or not isinstance(value, str | int) or value == "":
+        raise DeliveryRefused(400, f"the body has no event id (a string or integer) at {path}")
+    return str(value)
 
 
 def task_input(

@@ -116,7 +116,7 @@ async def deliver(
     if hook.spec.suspend:
         raise DeliveryRefused(409, f"webhook {name!r} is suspended")
     verify_signature(hook, headers, body, target.secret, now)
-    event = event_id(hook, headers)
+    event = event_id(hook, headers, body)
     template = target.template.spec
     task = TaskRequested(
         task_id=webhook_task_id(name, event),

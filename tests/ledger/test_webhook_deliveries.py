@@ -3,8 +3,8 @@ HMAC deliveries start their template's task once per event id; forged, stale, re
 oversized and malformed deliveries start nothing and are never answered with a 5xx.
 
 The webhooks here are found by a directory of the test's own (the route's `Webhooks` seam), so
-that each case chooses its webhook and secret; `test_webhook_example.py` runs Orloj's example
-through the real catalog, sealed secret included."""
+that each case chooses its webhook and secret; `test_webhook_pipeline.py` runs Orloj's
+event-driven webhook use case through the real catalog, sealed secret included."""
 
 from __future__ import annotations
 
@@ -71,6 +71,18 @@ class Directory:
             "github": webhook("github", "github"),
             "paused": webhook("paused", "generic", suspend=True),
             "brief": webhook("brief", "generic", idempotency={"dedupe_window_seconds": 0}),
+            "token": TaskWebhook.model_validate(
+                {
+                    "apiVersion": "orloj.dev/v1",
+                    "kind": "TaskWebhook",
+                    "metadata": {"name": "token"},
+                    "spec": {
+                        "task_ref": "weekly-report-template",
+                        "auth": {"profile": "shared_token", "secret_ref": "webhook-shared-secret"},
+                        "idempotency": {"event_id_json_path": "$.alert.id"},
+                    },
+                }
+            ),
         }
 
     async def target(self, name: str) -> WebhookTarget:
@@ -302,3 +314,21 @@ async def test_a_ledger_without_webhooks_answers_404_not_5xx(
         await submitter.aclose()
     assert response.status_code == 404, response.text
     assert "serves no webhooks" in response.json()["detail"]
+
+
+async def test_a_shared_token_delivery_is_deduplicated_by_its_bodys_event_id(
+    client: httpx.AsyncClient, kafka_settings: KafkaSettings, topic_names: TopicNames
+) -> None:
+    """Podium's `shared_token` profile (the sender puts the secret in a header) with the event
+    id at `$.alert.id` of the body: a retry is the same task; a wrong token starts nothing."""
+    body = b'{"alert": {"id": "A-17", "severity": "high"}}'
+    path = "/v1/webhook-deliveries/token"
+    wrong = await client.post(path, content=body, headers={"X-Webhook-Token": "guess"})
+    assert wrong.status_code == 401, wrong.text
+    first = await client.post(path, content=body, headers={"X-Webhook-Token": SECRET.decode()})
+    again = await client.post(path, content=body, headers={"X-Webhook-Token": SECRET.decode()})
+    assert first.status_code == again.status_code == 202, first.text
+    assert first.json()["event_id"] == "A-17" and again.json()["duplicate"] is True
+    assert again.json()["task_id"] == first.json()["task_id"] == webhook_task_id("token", "A-17")
+    [task] = await submitted(kafka_settings, topic_names)
+    assert task.input["webhook_source"] == "shared_token"

@@ -3,6 +3,7 @@ forged ones, event ids, the task input of a payload, and one task id per event."
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 from datetime import UTC, datetime, timedelta
@@ -72,6 +73,10 @@ def test_profiles_default_their_headers_and_windows() -> None:
         ({"max_skew_seconds": -1}, "max_skew_seconds"),
         ({"signature_header": "bad header!"}, "signature_header"),
         ({"surprise": 1}, "surprise"),
+        ({"algorithm": "sha512"}, "belong to the hmac profile"),
+        ({"profile": "github", "token_header": "X-T"}, "belongs to the shared_token profile"),
+        ({"profile": "shared_token", "signature_header": "X-S"}, "signs nothing"),
+        ({"profile": "hmac", "algorithm": "md5"}, "algorithm"),
     ],
 )
 def test_what_the_model_refuses(auth: dict[str, Any], needle: str) -> None:
@@ -165,3 +170,101 @@ def test_one_task_id_per_webhook_and_event() -> None:
     assert webhook_task_id("push", "e1") == webhook_task_id("push", "e1")
     assert webhook_task_id("push", "e1") != webhook_task_id("push", "e2")
     assert webhook_task_id("push", "e1") != webhook_task_id("pull", "e1")
+
+
+def hooked(profile: str, auth: dict[str, Any], idempotency: dict[str, Any]) -> TaskWebhook:
+    return TaskWebhook.model_validate(
+        {
+            "apiVersion": "orloj.dev/v1",
+            "kind": "TaskWebhook",
+            "metadata": {"name": "push"},
+            "spec": {
+                "task_ref": "report-task",
+                "auth": {"profile": profile, "secret_ref": "hook-secret", **auth},
+                "idempotency": idempotency,
+            },
+        }
+    )
+
+
+@pytest.mark.parametrize(
+    ("algorithm", "encoding"),
+    [("sha1", "base64"), ("sha256", "hex"), ("sha512", "base64"), ("sha512", "hex")],
+)
+def test_an_hmac_delivery_is_signed_with_its_algorithm_and_encoding(
+    algorithm: str, encoding: str
+) -> None:
+    webhook = hook("hmac", algorithm=algorithm, signature_encoding=encoding)
+    mac = hmac.new(SECRET, BODY, getattr(hashlib, algorithm)).digest()
+    signature = mac.hex() if encoding == "hex" else base64.b64encode(mac).decode()
+    verify_signature(webhook, {"x-signature": signature}, BODY, SECRET, NOW)
+    other = hmac.new(SECRET, BODY, hashlib.md5).digest().hex()
+    for forged in (other, signature[:-2] + "AA", ""):
+        with pytest.raises(DeliveryRefused) as refused:
+            verify_signature(webhook, {"x-signature": forged}, BODY, SECRET, NOW)
+        assert refused.value.status == 401
+
+
+def test_an_hmac_delivery_with_a_timestamp_header_signs_it_and_refuses_stale_ones() -> None:
+    webhook = hook("hmac", timestamp_header="X-Sent-At", algorithm="sha512")
+    stamp = str(int(NOW.timestamp()))
+    mac = hmac.new(SECRET, stamp.encode() + b"." + BODY, hashlib.sha512).hexdigest()
+    verify_signature(webhook, {"x-sent-at": stamp, "x-signature": mac}, BODY, SECRET, NOW)
+    late = NOW + timedelta(seconds=301)
+    with pytest.raises(DeliveryRefused, match="stale"):
+        verify_signature(webhook, {"x-sent-at": stamp, "x-signature": mac}, BODY, SECRET, late)
+
+
+@pytest.mark.parametrize(
+    ("header", "headers"),
+    [
+        ("", {"x-webhook-token": "s3cret"}),
+        ("X-Token", {"x-token": " s3cret "}),
+        ("Authorization", {"authorization": "Bearer s3cret"}),
+    ],
+)
+def test_a_shared_token_delivery_carries_the_secret(header: str, headers: dict[str, str]) -> None:
+    webhook = hook("shared_token", **({"token_header": header} if header else {}))
+    verify_signature(webhook, headers, BODY, SECRET, NOW)
+    wrong = {k: v.replace("s3cret", "s3creT") for k, v in headers.items()}
+    for refused_headers in (wrong, {}):
+        with pytest.raises(DeliveryRefused) as refused:
+            verify_signature(webhook, refused_headers, BODY, SECRET, NOW)
+        assert refused.value.status == 401
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "expected"),
+    [
+        ("$.delivery.id", b'{"delivery": {"id": "d-7"}}', "d-7"),
+        ("$.items[1].id", b'{"items": [{"id": 1}, {"id": 42}]}', "42"),
+        ("$.id", b'{"id": "  spaced "}', "  spaced "),
+    ],
+)
+def test_the_event_id_can_come_from_the_json_body(path: str, body: bytes, expected: str) -> None:
+    webhook = hooked("generic", {}, {"event_id_json_path": path})
+    assert event_id(webhook, {"x-event-id": "ignored"}, body) == expected
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b"not json", b'{"delivery": {}}', b'{"delivery": {"id": true}}', b'{"delivery": []}', b"[]"],
+)
+def test_a_body_without_its_event_id_is_400(body: bytes) -> None:
+    webhook = hooked("generic", {}, {"event_id_json_path": "$.delivery.id"})
+    with pytest.raises(DeliveryRefused) as refused:
+        event_id(webhook, {}, body)
+    assert refused.value.status == 400
+
+
+@pytest.mark.parametrize(
+    "idempotency",
+    [
+        {"event_id_json_path": "delivery.id"},
+        {"event_id_json_path": "$..id"},
+        {"event_id_header": "X-Id", "event_id_json_path": "$.id"},
+    ],
+)
+def test_bad_event_id_sources_are_refused(idempotency: dict[str, Any]) -> None:
+    with pytest.raises(ValidationError):
+        hooked("generic", {}, idempotency)
