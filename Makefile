@@ -81,7 +81,7 @@ DEMO_INPUT ?= Analyze the current state of AI agent governance in enterprise. Wh
 demo: stack-up ## run the research pipeline end to end, offline (mock model): report, audit trail, spend
 	@mkdir -p .podium
 	$(PODIUM) apply -f $(EXAMPLE)/agents.yaml -f $(EXAMPLE)/system.yaml \
-		-f $(EXAMPLE)/governance.yaml -f $(EXAMPLE)/offline/endpoint.yaml
+		-f $(EXAMPLE)/governance.yaml -f manifests/demo/research-pipeline-offline-endpoint.yaml
 	@$(PODIUM) dev > .podium/dev.log 2>&1 & pid=$$!; \
 	trap 'kill $$pid 2>/dev/null; wait $$pid 2>/dev/null' EXIT; \
 	echo "podium dev started (pid $$pid, logs in .podium/dev.log)"; \

@@ -8,6 +8,7 @@ back from the manifests topic.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -139,18 +140,33 @@ def parse_text(file: str, text: str) -> tuple[list[Located], list[ManifestError]
     return located, errors
 
 
+MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
+
+
+def _manifests_under(folder: Path) -> list[Path]:
+    """The manifest files in `folder` and its subfolders (but `.git`), sorted, as Orloj's
+    `apply -f FOLDER` walks them (its use cases keep their agents in `agents/`)."""
+    found: list[Path] = []
+    for root, dirs, names in os.walk(folder):
+        dirs[:] = [d for d in dirs if d != ".git"]
+        found.extend(Path(root, n) for n in names if Path(n).suffix.lower() in MANIFEST_SUFFIXES)
+    return sorted(found)
+
+
 def expand_paths(paths: Sequence[Path]) -> tuple[list[Path], list[ManifestError]]:
     files: list[Path] = []
     errors: list[ManifestError] = []
     for path in paths:
         if path.is_dir():
-            inside = sorted(
-                p for p in path.iterdir() if p.is_file() and p.suffix in (".yaml", ".yml")
-            )
+            inside = _manifests_under(path)
             if not inside:
                 errors.append(
                     ManifestError(
-                        str(path), None, None, None, "no *.yaml or *.yml files in this folder"
+                        str(path),
+                        None,
+                        None,
+                        None,
+                        "no *.yaml, *.yml or *.json files in this folder or below",
                     )
                 )
             files.extend(inside)

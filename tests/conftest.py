@@ -36,6 +36,8 @@ from topics.kafka import make_admin
 from topics.names import TopicNames
 
 ROOT = Path(__file__).resolve().parent.parent
+OFFLINE_ENDPOINT = ROOT / "manifests" / "demo" / "research-pipeline-offline-endpoint.yaml"
+"""The research pipeline's endpoint served by the mock provider (what `make demo` applies)."""
 os.environ.setdefault("PODIUM_STACK_DIR", str(ROOT / ".podium"))
 
 

@@ -26,6 +26,7 @@ from podium.core.settings import DatabaseSettings, KafkaSettings
 from policy_service.client import Authorizer
 from policy_service.keys import parse_verify_keys
 from policy_service.settings import PolicySettings
+from tests.conftest import OFFLINE_ENDPOINT
 from tests.helpers import APPROVER_PUBLIC, key_pair, wait_until
 from topics.codec import MalformedMessage, decode, encode, headers_for
 from topics.kafka import ensure_topics, make_consumer, make_producer
@@ -39,7 +40,7 @@ RESEARCH_FILES = [
     EXAMPLE / "agents.yaml",
     EXAMPLE / "system.yaml",
     EXAMPLE / "governance.yaml",
-    EXAMPLE / "offline" / "endpoint.yaml",
+    OFFLINE_ENDPOINT,
 ]
 
 FAST_ACTOR = ActorSettings(

@@ -15,6 +15,7 @@ from manifests.apply import apply_paths
 from manifests.watcher import CatalogWatcher
 from podium.cli import app
 from podium.core.settings import KafkaSettings
+from tests.conftest import OFFLINE_ENDPOINT
 from topics.names import TopicNames
 
 pytestmark = pytest.mark.integration
@@ -25,7 +26,7 @@ OFFLINE = [
     PIPELINE / "agents.yaml",
     PIPELINE / "system.yaml",
     PIPELINE / "governance.yaml",
-    PIPELINE / "offline" / "endpoint.yaml",
+    OFFLINE_ENDPOINT,
 ]
 
 
@@ -56,11 +57,9 @@ async def test_apply_twice_then_change(
 async def test_changed_resource_gets_next_generation(
     kafka_settings: KafkaSettings, topic_names: TopicNames, tmp_path: Path
 ) -> None:
-    for path in OFFLINE:
-        target = tmp_path / path.relative_to(PIPELINE)
-        target.parent.mkdir(exist_ok=True)
+    files = [tmp_path / path.name for path in OFFLINE]
+    for path, target in zip(OFFLINE, files, strict=True):
         shutil.copy(path, target)
-    files = [tmp_path / p.relative_to(PIPELINE) for p in OFFLINE]
     assert (await apply_paths(kafka_settings, topic_names, files)).ok
     agents = tmp_path / "agents.yaml"
     agents.write_text(agents.read_text().replace("max_steps: 8", "max_steps: 6"))

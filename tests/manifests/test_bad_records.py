@@ -14,6 +14,7 @@ from manifests._topic import record_key
 from manifests.apply import apply_paths, digest_of
 from manifests.watcher import CatalogWatcher
 from podium.core.settings import KafkaSettings
+from tests.conftest import OFFLINE_ENDPOINT
 from tests.helpers import scaled
 from topics.codec import decode, encode
 from topics.dlq import dlq_topic
@@ -30,7 +31,7 @@ OFFLINE = [
     PIPELINE / "agents.yaml",
     PIPELINE / "system.yaml",
     PIPELINE / "governance.yaml",
-    PIPELINE / "offline" / "endpoint.yaml",
+    OFFLINE_ENDPOINT,
 ]
 
 

@@ -20,6 +20,7 @@ from manifests.watcher import CatalogWatcher
 from podium.cli import app
 from podium.composition.ledger_api import KafkaSubmitter
 from podium.core.settings import KafkaSettings
+from tests.conftest import OFFLINE_ENDPOINT
 from tests.helpers import scaled, wait_until
 from topics.messages import TaskRequested, utcnow
 from topics.names import TopicNames
@@ -30,7 +31,7 @@ OFFLINE = [
     PIPELINE / "agents.yaml",
     PIPELINE / "system.yaml",
     PIPELINE / "governance.yaml",
-    PIPELINE / "offline" / "endpoint.yaml",
+    OFFLINE_ENDPOINT,
 ]
 REPORT = EXAMPLES / "report-system"
 

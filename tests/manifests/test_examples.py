@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 from manifests.loader import load_paths
 from manifests.models import Agent, AgentPolicy, McpServer
 from podium.cli import app
+from tests.conftest import OFFLINE_ENDPOINT
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "manifests" / "examples"
@@ -62,7 +63,7 @@ def test_compile_is_deterministic() -> None:
 def test_offline_research_pipeline_uses_the_mock_under_the_same_name() -> None:
     folder = EXAMPLES / "research-pipeline"
     files = [folder / f for f in ("agents.yaml", "system.yaml", "governance.yaml")]
-    result = load_paths([*files, folder / "offline" / "endpoint.yaml"])
+    result = load_paths([*files, OFFLINE_ENDPOINT])
     assert result.catalog is not None, result.errors
     endpoint, model = result.catalog.model_for("writer")
     assert (endpoint.name, endpoint.spec.provider, model) == ("openai", "mock", "gpt-4o-mini")

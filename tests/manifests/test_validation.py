@@ -460,7 +460,7 @@ def test_missing_path_and_empty_folder(tmp_path: Path) -> None:
     (tmp_path / "empty").mkdir()
     result = load_paths([tmp_path / "nope.yaml", tmp_path / "empty"])
     assert [e.message for e in result.errors] == [
-        "no *.yaml or *.yml files in this folder",
+        "no *.yaml, *.yml or *.json files in this folder or below",
         "no such file or folder",
     ]
 
@@ -477,11 +477,23 @@ def test_cascading_references_are_not_reported(tmp_path: Path) -> None:
     ]
 
 
-def test_folder_is_not_recursive(tmp_path: Path) -> None:
-    (tmp_path / "sub").mkdir()
-    (tmp_path / "sub" / "bad.yaml").write_text("kind: Nope\n")
-    (tmp_path / "ok.yaml").write_text(BASE)
+def test_a_folder_is_walked_as_orlojs_apply_walks_it(tmp_path: Path) -> None:
+    """Subfolders too (Orloj's use cases keep their agents in `agents/`), `.json` files too, but
+    not `.git`."""
+    agents = BASE.split("---\n")
+    (tmp_path / "agents").mkdir()
+    (tmp_path / ".git").mkdir()
+    (tmp_path / ".git" / "bad.yaml").write_text("kind: Nope\n")
+    (tmp_path / "notes.txt").write_text("kind: Nope\n")
+    for i, document in enumerate(agents):
+        folder = tmp_path / "agents" if "kind: Agent\n" in document else tmp_path
+        (folder / f"{i}.yaml").write_text(document)
     result = load_paths([tmp_path])
     assert result.errors == []
     assert result.catalog is not None
     assert sorted(result.catalog.agents) == ["researcher", "writer"]
+    (tmp_path / "agents" / "broken.json").write_text('{"kind": "Nope"}')
+    assert [e.message for e in load_paths([tmp_path]).errors] == [
+        "unknown kind 'Nope' (kinds: Agent, AgentSystem, AgentPolicy, AgentRole, ToolPermission, "
+        "ModelEndpoint, Tool, McpServer, Task, TaskSchedule, Secret, TaskWebhook)"
+    ]
