@@ -23,7 +23,9 @@ either committed before (and the new owner starts after it) or never commits.
 On revoke, the records of the revoked partitions may finish and commit within the grace period;
 the rest are cancelled (their open transaction aborts) and their producers close. On assign, the
 producer is started, the committed offset is re-read and the partition's state is restored from
-its compacted changelog partition.
+its compacted changelog partition. On stop, every partition is revoked the same way; as aiokafka's
+consumer lets a rebalance under way finish while it stops, an assignment that completes then
+closes what it opened instead of taking it up.
 
 A record is never retried forever (`actors.poison`): outputs over the message size limit are not
 produced, a handler that keeps failing is retried `max_attempts` times, a transaction the broker
@@ -112,6 +114,8 @@ class TransactionalProcessor:
         )
         self._capacity = asyncio.Event()
         self._throttled = False
+        self._stopping = False
+        """Set when `run` ends: an assignment that completes from then on opens nothing."""
         self.ready = asyncio.Event()
         """Set once the group's first assignment is taken up (the partitions it gave, if any,
         are open): from then on records are processed."""
@@ -174,6 +178,7 @@ class TransactionalProcessor:
                     for record in records:
                         run.take(record)
         finally:
+            self._stopping = True
             try:
                 await self._revoke(list(self._partitions))
             finally:
@@ -248,6 +253,8 @@ class TransactionalProcessor:
         return producer
 
     async def _assign(self, assigned: list[TopicPartition]) -> None:
+        if self._stopping:
+            return
         new = [tp for tp in assigned if tp not in self._partitions]
         if not new:
             self.ready.set()
@@ -271,7 +278,7 @@ class TransactionalProcessor:
         opening = [asyncio.create_task(open_partition(tp)) for tp in new]
         try:
             opened = await asyncio.gather(*opening)
-            if consumer is not None:
+            if consumer is not None and not self._stopping:
                 for tp in new:
                     # Re-read the committed offset now that any open transaction is resolved.
                     committed = await consumer.committed(tp)
@@ -284,6 +291,12 @@ class TransactionalProcessor:
             # half-open; the partitions are taken up again at the next assignment.
             await _discard(opening)
             raise
+        if self._stopping:
+            # `run` ended while these opened: aiokafka's consumer lets a rebalance under way
+            # finish as it stops, after `run` revoked what it had, so nobody would close them.
+            for producer, _ in opened:
+                await _stop_quietly(producer)
+            return
         for tp, (producer, state) in zip(new, opened, strict=True):
             self._partitions[tp] = PartitionRun(self._config, tp=tp, producer=producer, state=state)
             if consumer is not None and not self._throttled:

@@ -4,6 +4,7 @@ A partition's producer is started before its state is restored. When the restore
 another partition of the same assignment fails, when the assignment is cancelled (the consumer
 stops mid-rebalance) or when a revoke is cancelled while it waits for in-flight work, every
 producer that was made is stopped again: none is left for aiokafka's `Unclosed AIOKafkaProducer`.
+Nor is a partition's commit loop left pending when the processor stops during a rebalance.
 """
 
 from __future__ import annotations
@@ -68,6 +69,7 @@ def processor(
         group="g",
         handler=handler or instant,
         on_poison=on_poison,
+        max_record_bytes=1_000_000,
     )
 
 
@@ -157,3 +159,99 @@ async def test_an_empty_assignment_is_ready(monkeypatch: pytest.MonkeyPatch) -> 
     proc = processor(monkeypatch, [])
     await proc._assign([])
     assert proc.ready.is_set()
+
+
+class RejoiningConsumer:
+    """A consumer in the middle of a rebalance whose `stop` lets it finish, as aiokafka's does:
+    its coordinator's close waits for a join under way, which calls `on_partitions_assigned`.
+    The assignment starts with `start` (`join_at="start"`) or only when it stops."""
+
+    def __init__(self, join_at: str) -> None:
+        self.join_at = join_at
+        self.listener: Any = None
+        self.joining: asyncio.Task[None] | None = None
+        self.stopping = asyncio.Event()
+
+    def subscribe(self, topics: list[str], listener: Any) -> None:
+        self.listener = listener
+
+    async def start(self) -> None:
+        if self.join_at == "start":
+            self.joining = asyncio.create_task(self.listener.on_partitions_assigned(TPS))
+
+    async def getmany(self, timeout_ms: int, max_records: int) -> dict[TopicPartition, list[Any]]:
+        await asyncio.sleep(timeout_ms / 1000)  # a poll that fetched nothing
+        return {}
+
+    def assignment(self) -> set[TopicPartition]:
+        return set(TPS)
+
+    def pause(self, *tps: TopicPartition) -> None:
+        pass
+
+    def resume(self, *tps: TopicPartition) -> None:
+        pass
+
+    async def committed(self, tp: TopicPartition) -> int | None:
+        return None
+
+    async def seek_to_beginning(self, *tps: TopicPartition) -> None:
+        pass
+
+    async def stop(self) -> None:
+        self.stopping.set()
+        if self.joining is None:
+            self.joining = asyncio.create_task(self.listener.on_partitions_assigned(TPS))
+        await self.joining
+
+
+def commit_loops(group: str) -> list[asyncio.Task[Any]]:
+    """The commit loops of `group`'s partition runs that are still pending."""
+    return [t for t in asyncio.all_tasks() if t.get_name().startswith(f"{group}[") and not t.done()]
+
+
+@pytest.mark.parametrize("restored_by", ["the stop", "the consumer's stop"])
+async def test_a_processor_stopped_mid_rebalance_closes_what_the_rebalance_opened(
+    monkeypatch: pytest.MonkeyPatch, restored_by: str
+) -> None:
+    producers: list[FakeProducer] = []
+    proc = processor(monkeypatch, producers)
+    consumer = RejoiningConsumer(join_at="start")
+    monkeypatch.setattr(transactions, "make_consumer", lambda *args, **kwargs: consumer)
+    restoring, restored = asyncio.Event(), asyncio.Event()
+
+    async def restore(tp: TopicPartition) -> dict[str, bytes]:
+        restoring.set()
+        await restored.wait()  # the changelog is still being read when the processor stops
+        return {}
+
+    monkeypatch.setattr(proc, "_restore", restore)
+    stop = asyncio.Event()
+    running = asyncio.create_task(proc.run(stop))
+    await asyncio.wait_for(restoring.wait(), timeout=5)
+    if restored_by == "the stop":
+        restored.set()
+        await asyncio.wait_for(proc.ready.wait(), timeout=5)
+        stop.set()
+    else:
+        stop.set()
+        await asyncio.wait_for(consumer.stopping.wait(), timeout=5)
+        restored.set()
+    await asyncio.wait_for(running, timeout=10)
+    assert len(producers) == 3
+    assert all(p.stopped for p in producers), [(p.started, p.stopped) for p in producers]
+    assert proc.assigned == []
+    assert commit_loops("g") == []
+
+
+async def test_an_assignment_that_arrives_once_stopping_opens_nothing(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    producers: list[FakeProducer] = []
+    proc = processor(monkeypatch, producers)
+    consumer = RejoiningConsumer(join_at="stop")
+    monkeypatch.setattr(transactions, "make_consumer", lambda *args, **kwargs: consumer)
+    stop = asyncio.Event()
+    stop.set()
+    await asyncio.wait_for(proc.run(stop), timeout=10)
+    assert producers == [] and proc.assigned == [] and commit_loops("g") == []
