@@ -7,6 +7,7 @@ exactly once per task: its waiting state is restored from the changelog by the s
 from __future__ import annotations
 
 import collections
+import contextlib
 import os
 import signal
 import subprocess
@@ -46,6 +47,15 @@ def start_replica(rt: Runtime, agent: str, log: Path) -> subprocess.Popen[bytes]
         )
 
 
+async def exited(procs: list[subprocess.Popen[bytes]], timeout: float) -> None:  # noqa: ASYNC109
+    """Wait until every process of `procs` has exited (and is reaped), without blocking the
+    event loop: the in-process actors must go on heartbeating, or their sessions expire and the
+    runtime stops in the middle of a rebalance."""
+    await wait_until(
+        lambda: all(p.poll() is not None for p in procs), timeout=timeout, message="exited"
+    )
+
+
 async def test_killed_replica_loses_nothing_and_duplicates_nothing(
     runtime: Runtime, tmp_path: Path
 ) -> None:
@@ -60,7 +70,7 @@ async def test_killed_replica_loses_nothing_and_duplicates_nothing(
         await wait_until(lambda: len(runtime.collector.results) >= 10, timeout=120)
         assert len(runtime.collector.results) < TASKS, "too late to kill mid-run"
         replicas[0].send_signal(signal.SIGKILL)
-        replicas[0].wait()
+        await exited(replicas[:1], timeout=10)
         await wait_until(
             lambda: all(runtime.collector.results.get(t) for t in task_ids),
             timeout=170,
@@ -95,8 +105,9 @@ async def test_killed_replica_loses_nothing_and_duplicates_nothing(
         for proc in replicas:
             if proc.poll() is None:
                 proc.terminate()
+        with contextlib.suppress(AssertionError):
+            await exited(replicas, timeout=20)
         for proc in replicas:
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
+            if proc.poll() is None:
                 proc.kill()
+                await exited([proc], timeout=10)
