@@ -165,8 +165,11 @@ class Runtime:
             self.spawn(actor_role.run(self.stop), actor_role.name)
 
     async def submit(
-        self, system: str, text: str, *, task_id: str | None = None, timeout_s: float = 60
+        self, system: str, text: str, *, task_id: str | None = None, timeout_s: float = 180
     ) -> str:
+        """Send a `TaskRequested`. Its deadline (`timeout_s`) outlasts `result`'s wait: on a busy
+        machine a task may take a minute and more (a rebalance re-runs its steps in flight), and
+        it is to complete, not to fail on its deadline as the wait ends."""
         task = TaskRequested(
             task_id=task_id or f"task-{uuid.uuid4().hex[:10]}",
             system=system,
@@ -187,7 +190,7 @@ class Runtime:
         finally:
             await producer.stop()
 
-    async def result(self, task_id: str, timeout: float = 60) -> AnyResult:  # noqa: ASYNC109
+    async def result(self, task_id: str, timeout: float = 120) -> AnyResult:  # noqa: ASYNC109
         results = await wait_until(
             lambda: self.collector.results.get(task_id),
             timeout=timeout,

@@ -20,8 +20,24 @@ GRAPHS = [HERE / "graphs.yaml"]
 NESTED_AGENTS = ["na", "nb", "nb1", "nb2", "nfail", "nb3", "nc", "nd"]
 
 
+def last_runs(rt: Runtime, task_id: str, type_: str) -> list[Event]:
+    """The task's `type_` events of each step's last run. A step in flight when its partition
+    is revoked (on a busy machine sessions expire, and groups rebalance) runs again from the
+    start: it writes `step.started` again (same event id) and repeats its model calls. The
+    ledger records both runs' calls, as both cost money; the result counts the run that
+    committed, the last (a task's events share one partition, so they arrive in order)."""
+    runs: dict[str, list[Event]] = {}
+    for e in rt.collector.events.get(task_id, []):
+        if e.type == "step.started":
+            runs[e.step_id] = []
+        elif e.type == type_:
+            runs.setdefault(e.step_id, []).append(e)
+    return [e for events in runs.values() for e in events]
+
+
 def calls_of(rt: Runtime, task_id: str) -> list[ModelCalledData]:
-    return [payload_of(e, ModelCalledData) for e in rt.collector.of_type(task_id, "model.called")]
+    """The model calls a task's result counts (see `last_runs`)."""
+    return [payload_of(e, ModelCalledData) for e in last_runs(rt, task_id, "model.called")]
 
 
 def assert_usage_adds_up(rt: Runtime, task_id: str, result: AnyResult) -> None:
@@ -38,8 +54,18 @@ def assert_usage_adds_up(rt: Runtime, task_id: str, result: AnyResult) -> None:
 
 
 async def settled_calls(rt: Runtime, task_id: str, n: int) -> None:
-    """Usage events are produced at call time, outside the step transactions: wait for them."""
-    await wait_until(lambda: len(rt.collector.of_type(task_id, "model.called")) >= n, timeout=30)
+    """Usage events are produced at call time, outside the step transactions, and may be read
+    after the result. The task's own last event comes after every event of the runs its result
+    counts (a task's events share one partition): wait for it, then for `n` calls."""
+    await wait_until(
+        lambda: (
+            rt.collector.of_type(task_id, "task.completed")
+            or rt.collector.of_type(task_id, "task.failed")
+        ),
+        timeout=60,
+        message=f"the last event of {task_id}",
+    )
+    await wait_until(lambda: len(calls_of(rt, task_id)) >= n, timeout=60)
 
 
 async def changelog(rt: Runtime, agent: str) -> tuple[int, dict[str, bytes]]:
@@ -69,8 +95,13 @@ async def changelog(rt: Runtime, agent: str) -> tuple[int, dict[str, bytes]]:
 
 
 def ran(rt: Runtime, task_id: str, type_: str) -> list[str]:
+    """The agents of the task's `type_` events, in order, each event once: a step that runs
+    again (see `last_runs`) writes its `step.started` again with the same id."""
     events: list[Event] = rt.collector.of_type(task_id, type_)
-    return [e.agent for e in events]
+    unique: dict[str, Event] = {}
+    for e in events:
+        unique.setdefault(e.event_id, e)
+    return [e.agent for e in unique.values()]
 
 
 async def test_demo_task_cost_is_the_sum_of_its_model_calls(runtime: Runtime) -> None:
@@ -143,7 +174,7 @@ async def test_failed_branch_clears_every_join_it_was_headed_for(runtime: Runtim
     await settled_calls(runtime, task_id, 6)
     path = [
         payload_of(e, ModelCalledData).cost_usd or 0.0
-        for e in runtime.collector.of_type(task_id, "model.called")
+        for e in last_runs(runtime, task_id, "model.called")
         if e.agent in ("na", "nb", "nfail")
     ]
     assert len(path) == 4
