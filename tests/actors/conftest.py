@@ -215,6 +215,7 @@ class Runtime:
 async def runtime(
     kafka_settings: KafkaSettings, topic_names: TopicNames, database_url: str, pg_schema: str
 ) -> AsyncIterator[Runtime]:
+    before = asyncio.all_tasks()
     rt = Runtime(kafka_settings, topic_names, database_url, pg_schema)
     try:
         yield rt
@@ -223,3 +224,18 @@ async def runtime(
         for task in rt.tasks:
             if task.done() and not task.cancelled() and task.exception() is not None:
                 raise task.exception()  # type: ignore[misc]
+    await nothing_left_pending(before)
+
+
+async def nothing_left_pending(before: set[asyncio.Task[Any]]) -> None:
+    """Fail, naming them, when tasks made since `before` outlive the runtime's shutdown. The
+    tests share one event loop: a leaked task would otherwise surface later, in whichever test
+    runs when it is garbage collected ("Task was destroyed but it is pending!")."""
+
+    def left() -> list[asyncio.Task[Any]]:
+        me = asyncio.current_task()
+        return [t for t in asyncio.all_tasks() - before if t is not me and not t.done()]
+
+    with contextlib.suppress(AssertionError):
+        await wait_until(lambda: not left(), timeout=10)
+    assert not left(), f"pending after the runtime stopped: {[repr(t) for t in left()]}"
