@@ -84,6 +84,11 @@ class TopicNames:
     def approvals(self) -> str:
         return f"{self.prefix}.approvals"
 
+    @property
+    def controls(self) -> str:
+        """Compacted: operators' pauses and throttles (`Control`), keyed by target."""
+        return f"{self.prefix}.controls"
+
     # Consumer groups.
 
     def actor_group(self, agent: str) -> str:

@@ -16,6 +16,7 @@ from topics.messages._base import (
     utcnow,
 )
 from topics.messages.approvals import AnyApprovalRecord, ApprovalDecision, ApprovalRequest
+from topics.messages.controls import CONTROL_KINDS, Control, ControlState, ControlTarget
 from topics.messages.dead_letters import DeadLetter
 from topics.messages.events import Event, EventType, P, Payload, event, event_id_of, payload_of
 from topics.messages.ledger_anchors import LedgerAnchor
@@ -24,6 +25,7 @@ from topics.messages.payloads import (
     PAYLOAD_TYPES,
     ApprovalDecidedData,
     ApprovalRequestedData,
+    ControlChangedData,
     MessageDeadLetteredData,
     ModelCalledData,
     PolicyDecidedData,
@@ -65,10 +67,12 @@ PUBLIC_MESSAGES: tuple[type[Message], ...] = (
     ApprovalDecision,
     ManifestRecord,
     LedgerAnchor,
+    Control,
 )
 """The messages that have a checked-in JSON Schema (`topics/schemas/<name>.json`)."""
 
 __all__ = [
+    "CONTROL_KINDS",
     "PAYLOAD_TYPES",
     "PUBLIC_MESSAGES",
     "SCHEMA_VERSION",
@@ -82,6 +86,10 @@ __all__ = [
     "ApprovalResume",
     "ApprovalVerdict",
     "AuthorizationRequest",
+    "Control",
+    "ControlChangedData",
+    "ControlState",
+    "ControlTarget",
     "DeadLetter",
     "Decision",
     "DecisionKind",

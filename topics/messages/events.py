@@ -33,6 +33,9 @@ class EventType(enum.StrEnum):
     TASK_COMPLETED = "task.completed"
     TASK_FAILED = "task.failed"
     MESSAGE_DEAD_LETTERED = "message.dead_lettered"
+    CONTROL_PAUSED = "control.paused"
+    CONTROL_RESUMED = "control.resumed"
+    CONTROL_THROTTLED = "control.throttled"
 
 
 class Event(Message, frozen=True, kw_only=True):
@@ -82,7 +85,8 @@ def event_id_of(*parts: str | int) -> str:
     - `policy:<request_id>:<request digest, 32 hex>`: the decision on one authorization request;
     - `approval:<approval_id>:<granted|denied|expired>`: the decision on an approval;
     - `dlq:<topic>:<partition>:<offset>`: a dead-lettered record (policy service, ledger);
-    - `result:<task_id>:<digest of the result>`: a task result read from `podium.results`.
+    - `result:<task_id>:<digest of the result>`: a task result read from `podium.results`;
+    - `control:<partition>:<offset>`: an operator's control read from `podium.controls`.
 
     Without parts, a random id: for an event that is new each time it happens (a model call, a
     tool call), which no rewrite repeats.

@@ -144,6 +144,20 @@ class MessageDeadLetteredData(Payload, frozen=True, kw_only=True):
     reason: str
 
 
+class ControlChangedData(Payload, frozen=True, kw_only=True):
+    """The payload of control.paused, control.resumed and control.throttled: an operator's
+    control as read from `podium.controls` (the event's task id is `control:<target>`)."""
+
+    event_type: ClassVar[EventType] = EventType.CONTROL_PAUSED
+    target: Annotated[str, Meta(description="agent/NAME, system/NAME or tool/NAME.")]
+    per_minute: Annotated[int | None, Meta(description="The rate cap of a throttle.")] = None
+    reason: str = ""
+    set_by: Annotated[str, Meta(description="Who set it; empty for a tombstone.")] = ""
+    set_at: datetime | None = None
+    partition: int = 0
+    offset: Annotated[int, Meta(description="The control's position on `podium.controls`.")] = 0
+
+
 PAYLOAD_TYPES: dict[str, type[Payload]] = {
     str(cls.event_type): cls
     for cls in (
@@ -160,7 +174,10 @@ PAYLOAD_TYPES: dict[str, type[Payload]] = {
         TaskCompletedData,
         TaskFailedData,
         MessageDeadLetteredData,
+        ControlChangedData,
     )
 }
 for _approval in (EventType.APPROVAL_DENIED, EventType.APPROVAL_EXPIRED):
     PAYLOAD_TYPES[str(_approval)] = ApprovalDecidedData
+for _control in (EventType.CONTROL_RESUMED, EventType.CONTROL_THROTTLED):
+    PAYLOAD_TYPES[str(_control)] = ControlChangedData
