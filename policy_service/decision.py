@@ -4,14 +4,17 @@
 stopping at the first that decides:
 
 1. the deadline: a request that arrives after it is denied (`deadline`);
-2. a request that carries an approval id (a resumed step) needs that approval issued by the
+2. the operators' controls (`controls.py`): a call under a paused target, or over a throttled
+   target's rate, is denied (`control`, the policy naming the target, the reason who set it and
+   when); the caller checked them (`ControlBook.check`) and passes the `ControlCheck` in;
+3. a request that carries an approval id (a resumed step) needs that approval issued by the
    policy service (`issued`, its own record: an id written on the topic by anyone else counts for
    nothing), not expired, not used by another call, issued for this very call (task, agent, tool
    and the SHA-256 of its arguments), and granted in the book (`approval`); a granted approval
    lets the rules skip approvals, and the caller then spends it (`ApprovalStore.claim`);
-3. the rules (`rules.evaluate`): deny, approval required (with a new approval id and its expiry),
+4. the rules (`rules.evaluate`): deny, approval required (with a new approval id and its expiry),
    or allow;
-4. an allowed model call under budget caps: its cost is estimated from the endpoint's price (an
+5. an allowed model call under budget caps: its cost is estimated from the endpoint's price (an
    unknown price under a USD cap is a deny, `max_cost_per_task_usd`), and the answer depends on
    the budget reservation. Called without `reservation`, `decide` returns the `BudgetRequest` to
    reserve; called again with the store's `Reservation`, the decision (allow with what was
@@ -28,6 +31,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from policy_service.approval_book import ApprovalEntry, IssuedApproval, new_approval_id
+from policy_service.controls import CONTROL_RULE, NO_CONTROLS, ControlCheck, control_refusal
 from policy_service.reservation import BudgetRequest, Reservation
 from policy_service.rules import RuleSet, Verdict, evaluate
 from topics.messages import Action, AuthorizationRequest, Decision, DecisionKind
@@ -47,9 +51,11 @@ def decide(
     issued: IssuedApproval | None = None,
     reservation: Reservation | None = None,
     approval_id: Callable[[], str] = new_approval_id,
+    controls: ControlCheck = NO_CONTROLS,
 ) -> Decision | BudgetRequest:
     """The decision on `request`, or the `BudgetRequest` it waits for (see the module).
 
+    `controls` is what the operators' controls say about the call (`ControlBook.check`);
     `approval` is the book's entry for `request.approval_id` (None when the book has none),
     `issued` the policy service's own record of it (None when it never issued it);
     `approval_id` makes the id of a new approval.
@@ -76,6 +82,10 @@ def decide(
                 f"the request arrived {late:.3f} s past its deadline",
             )
         )
+    controlled = control_refusal(controls)
+    if controlled is not None:
+        target, reason = controlled
+        return answer(Verdict(DecisionKind.DENY, CONTROL_RULE, target, reason))
     approved = False
     if request.approval_id:
         refusal = _approval_refusal(request, approval, issued, now)

@@ -11,7 +11,8 @@ source, the Kafka clients), runs its loops in one task group until `stop`, and c
 loops: requests (`request_loop.py`, deciding with `decision.decide`), usage settlement
 (`settlement.py`), the approvals book (`approval_follower.py`, every replica reads the whole
 topic), the resumption of decided approvals' steps (`approval_resumer.py`) and approval expiry
-(`approval_expiry.py`).
+(`approval_expiry.py`), and the operators' controls (`control_follower.py`, every replica reads the
+whole topic; `control_recorder.py`, one replica records each control as an event).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 import uuid
 
 import msgspec
@@ -32,6 +34,9 @@ from policy_service.approval_follower import ApprovalFollower
 from policy_service.approval_resumer import ApprovalResumer
 from policy_service.approval_store import ApprovalStore
 from policy_service.budgets import BudgetStore
+from policy_service.control_follower import ControlFollower
+from policy_service.control_recorder import record_controls
+from policy_service.control_topic import ensure_controls_topic
 from policy_service.decision import Pricer, decide
 from policy_service.keys import SigningKey, VerifyKeys
 from policy_service.request_loop import Ownership, RequestLoop
@@ -84,6 +89,7 @@ class PolicyService:
         # Decisions count when an approver signed them, or this service (an expiry).
         trusted = {**approver_keys, signing_key.key_id: signing_key.verify_key()}
         self.approvals = ApprovalFollower(kafka, names, trusted)
+        self.controls = ControlFollower(kafka, names)
         self._owned: set[int] = set()
         self._request_partitions = 1
         self._issued: ApprovalStore | None = None
@@ -94,6 +100,7 @@ class PolicyService:
             self._kafka,
             [names.policy_requests, names.policy_requests_dlq, names.events, names.approvals],
         )
+        await ensure_controls_topic(self._kafka, names)
         budgets = await BudgetStore.connect(self._dsn, schema=self._schema)
         self._issued = ApprovalStore(budgets.pool, schema=self._schema)
         try:
@@ -112,8 +119,19 @@ class PolicyService:
         )
         usage = make_consumer(self._kafka, names.events, group_id=f"{names.policy_group}.usage")
         book = make_consumer(self._kafka, group_id=None)
+        controls = make_consumer(self._kafka, group_id=None, fetch_max_wait_ms=100)
+        recorded = make_consumer(
+            self._kafka, names.controls, group_id=f"{names.policy_group}.controls"
+        )
         resumer = ApprovalResumer(self._kafka, names, self.approvals)
-        clients: list[AIOKafkaProducer | AIOKafkaConsumer] = [producer, requests, usage, book]
+        clients: list[AIOKafkaProducer | AIOKafkaConsumer] = [
+            producer,
+            requests,
+            usage,
+            book,
+            controls,
+            recorded,
+        ]
         try:
             for client in clients:
                 await client.start()
@@ -122,6 +140,7 @@ class PolicyService:
                 await partitions_of(self._kafka, names.policy_requests) or [0]
             )
             await self.approvals.start(book)
+            await self.controls.start(controls)  # read to its end before any decision
             await resumer.start()
             loop = RequestLoop(
                 producer,
@@ -135,6 +154,8 @@ class PolicyService:
                 group.create_task(loop.serve(requests, stop))
                 group.create_task(settle_usage(usage, budgets, stop))
                 group.create_task(self.approvals.follow(stop))
+                group.create_task(self.controls.follow(stop))
+                group.create_task(record_controls(recorded, producer, names, stop))
                 group.create_task(resumer.run(stop))
                 group.create_task(
                     expire_approvals(
@@ -175,12 +196,18 @@ class PolicyService:
         self.ready.set()
         log.info("policy service %s ready", self.instance_id)
 
+    @property
+    def request_partitions(self) -> frozenset[int]:
+        """The partitions of `<p>.policy.requests` this replica decides now."""
+        return frozenset(self._owned)
+
     def _owns_approval_partition(self, partition: int) -> bool:
         return partition % self._request_partitions in self._owned
 
     async def _decide(self, request: AuthorizationRequest, reserve: Reserve) -> Decision:
-        """Decide one request (`decision.decide`): look its approval up first (the book's entry
-        and the service's own record), and make the budget reservation the decision asks for
+        """Decide one request (`decision.decide`): check the controls (taking a throttle's token,
+        given back unless the call is allowed), look its approval up (the book's entry and the
+        service's own record), and make the budget reservation the decision asks for
         through `reserve` (at most once). A new approval is recorded before the reply; an allow
         that relies on an approval spends it, or is a deny when another call spent it first."""
         now = utcnow()
@@ -191,6 +218,7 @@ class PolicyService:
             issued = await store.get(request.approval_id)
             approval = await self.approvals.entry_for(request) if issued is not None else None
         rules = self._rules.current()
+        controls = self.controls.book.check(request, time.monotonic())
 
         def decided(reservation: Reservation | None) -> Decision | BudgetRequest:
             return decide(
@@ -202,6 +230,7 @@ class PolicyService:
                 approval=approval,
                 issued=issued,
                 reservation=reservation,
+                controls=controls,
             )
 
         outcome = decided(None)
@@ -220,4 +249,6 @@ class PolicyService:
                     rule="approval",
                     reason=f"approval {request.approval_id!r} was used already",
                 )
+        if outcome.decision != DecisionKind.ALLOW:
+            self.controls.book.refund(controls)
         return outcome

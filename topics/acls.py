@@ -122,6 +122,9 @@ def _grants(role: Role, n: TopicNames) -> list[_Grant]:
             _topic(f"{p}.agent.", "WRITE", "CREATE", prefixed=True),
             _topic(n.events, "WRITE", "CREATE"),
             _transactions(f"{n.approvals}.resume."),
+            # operators' pauses and throttles: every replica follows them, one records each
+            _topic(n.controls, "READ", "CREATE"),
+            _group(f"{n.policy_group}.controls"),
             *_catalog_reader(n),
         ]
     if role == "ledger":
@@ -154,6 +157,7 @@ def _grants(role: Role, n: TopicNames) -> list[_Grant]:
             _transactions(f"{n.manifests}.apply", prefixed=False),
             _topic(n.tasks, "WRITE"),  # `podium run`
             *_approver(n),  # `podium approve|deny`
+            _topic(n.controls, "WRITE"),  # `podium pause|resume|throttle`
         ]
     if role == "submitter":
         return [

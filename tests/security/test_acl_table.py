@@ -50,6 +50,8 @@ def test_who_writes_each_topic() -> None:
     assert _writers(NAMES.agent("writer")) == {"dispatcher", "actor", "policy"}
     assert _writers(NAMES.approvals) == {"actor", "policy", "ledger", "operator"}
     assert _writers(NAMES.events) == {"dispatcher", "actor", "policy"}
+    # operators pause and throttle; the policy service records each control as an event
+    assert _writers(NAMES.controls) == {"operator"}
 
 
 def test_the_submitter_only_produces_tasks() -> None:

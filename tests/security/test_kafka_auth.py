@@ -54,6 +54,7 @@ async def as_role(kafka_settings: KafkaSettings, topic_names: TopicNames) -> AsR
             topic_names.events_dlq,
             topic_names.agent("writer"),
             topic_names.replies("actor-1a2b3c4d"),
+            topic_names.controls,
         ],
     )
 
@@ -104,6 +105,7 @@ async def test_each_role_produces_where_its_acls_allow(
     await _produce(as_role("actor"), topic_names.policy_requests)
     await _produce(as_role("actor"), topic_names.agent("writer"))
     await _produce(as_role("operator"), topic_names.manifests)
+    await _produce(as_role("operator"), topic_names.controls)  # podium pause|resume|throttle
     await _produce(as_role("ledger"), topic_names.events_dlq)
     await _produce(as_role("ledger"), topic_names.tasks)  # POST /v1/tasks
 
@@ -127,6 +129,11 @@ FORBIDDEN_WRITES: list[tuple[Role, str]] = [
     ("policy", "manifests"),
     ("policy", "tasks"),
     ("operator", "replies"),
+    ("operator", "events"),  # the policy service records the controls
+    ("actor", "controls"),
+    ("policy", "controls"),
+    ("ledger", "controls"),
+    ("submitter", "controls"),
 ]
 
 
