@@ -17,7 +17,17 @@ import sys
 import typer
 from rich.markup import escape
 
-from podium.commands import audit, get, ledger, manifests, policy, run, services, stack
+from podium.commands import (
+    audit,
+    controls,
+    get,
+    ledger,
+    manifests,
+    policy,
+    run,
+    services,
+    stack,
+)
 from podium.core.errors import PodiumError
 from podium.output import err_console
 
@@ -30,7 +40,7 @@ app = typer.Typer(
 )
 
 # The order of `podium --help`: manifests, tasks, services, the stack.
-for module in (manifests, get, run, ledger, policy, audit, services, stack):
+for module in (manifests, get, run, ledger, policy, controls, audit, services, stack):
     module.register(app)
 
 

@@ -4,6 +4,6 @@
 """
 
 MANIFESTS = "Manifests: check, compile, apply, show"
-TASKS = "Tasks: run, follow, audit, spend, approvals"
+TASKS = "Tasks: run, follow, audit, spend, approvals, pause and throttle"
 SERVICES = "Services: run them (podium dev runs them all in one process)"
 ADMIN = "Local stack and administration"
