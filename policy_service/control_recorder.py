@@ -31,7 +31,8 @@ _EVENT_TYPES = {
 
 def control_event(record: ConsumerRecord[bytes, bytes]) -> Event:
     """The event of one controls record (a tombstone is a resume by someone unknown); its task
-    id is `control:<target>`, so a target's controls form one audit trail in the ledger.
+    id is `control:<kind>:<name>` (no `/`, which a URL path would split), so a target's
+    controls form one audit trail in the ledger.
     MalformedMessage for a record that is no control."""
     control = decode_control(record)
     target = (record.key or b"").decode(errors="replace")
@@ -55,7 +56,7 @@ def control_event(record: ConsumerRecord[bytes, bytes]) -> Event:
             data,
             type=_EVENT_TYPES[state],
             event_id=event_id_of("control", record.partition, record.offset),
-            task_id=f"control:{target}",
+            task_id=f"control:{kind}:{name}",
             system=name if kind == "system" else "",
             agent=name if kind == "agent" else "",
             source="policy",

@@ -201,7 +201,7 @@ async def test_each_control_is_recorded_once_as_an_event(harness: PolicyHarness)
     )
     assert paused.set_at is not None
     assert (resumed.set_by, resumed.offset) == ("ben", 1)
-    assert {e.task_id for e in events} == {"control:agent/researcher"}
+    assert {e.task_id for e in events} == {"control:agent:researcher"}
     assert {(e.agent, e.source) for e in events} == {("researcher", "policy")}
     assert [e.event_id for e in events] == ["control:0:0", "control:0:1"]
 
@@ -237,7 +237,7 @@ async def test_the_ledger_records_who_paused_and_resumed(harness: PolicyHarness)
             async def stored() -> list[asyncpg.Record]:
                 rows: list[asyncpg.Record] = await conn.fetch(
                     f'SELECT type, data, seq FROM "{schema}".events'
-                    " WHERE task_id = 'control:tool/wire-money' ORDER BY seq"
+                    " WHERE task_id = 'control:tool:wire-money' ORDER BY seq"
                 )
                 return rows if len(rows) == 2 else []
 

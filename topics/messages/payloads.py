@@ -146,7 +146,7 @@ class MessageDeadLetteredData(Payload, frozen=True, kw_only=True):
 
 class ControlChangedData(Payload, frozen=True, kw_only=True):
     """The payload of control.paused, control.resumed and control.throttled: an operator's
-    control as read from `podium.controls` (the event's task id is `control:<target>`)."""
+    control as read from `podium.controls` (the event's task id is `control:<kind>:<name>`)."""
 
     event_type: ClassVar[EventType] = EventType.CONTROL_PAUSED
     target: Annotated[str, Meta(description="agent/NAME, system/NAME or tool/NAME.")]
