@@ -134,6 +134,12 @@ class Catalog:
         auth = endpoint.spec.auth
         return self.secrets.get(auth.secret_name) if auth is not None else None
 
+    def secret_for_tool(self, tool: Tool) -> Secret | None:
+        """The Secret a tool's `auth.secretRef` names (None when it names none, or when that
+        secret is not applied)."""
+        auth = tool.spec.auth
+        return self.secrets.get(auth.secret_name) if auth is not None else None
+
     def policies_for(self, system: str, agent: str) -> list[AgentPolicy]:
         return [p for p in self.policies.values() if p.applies_to(system, agent)]
 

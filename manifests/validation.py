@@ -193,6 +193,14 @@ def check(
                 )
             if res.spec.mcp_server is not None:
                 ref(item, ("spec", "mcp_server"), "McpServer", res.spec.mcp_server, servers)
+            tool_auth = res.spec.auth
+            if tool_auth is not None:
+                path = ("spec", "auth", "secretRef")
+                if tool_auth.secret_name in secrets:
+                    for secret_key in tool_auth.secret_keys:  # oauth2 reads two keys
+                        secret_ref(item, path, tool_auth.secret_name, secret_key)
+                else:
+                    ref(item, path, "Secret", tool_auth.secret_name, set(secrets))
         elif isinstance(res, ModelEndpoint) and res.spec.auth is not None:
             endpoint_auth = res.spec.auth
             secret_ref(

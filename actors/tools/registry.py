@@ -81,6 +81,9 @@ class ToolRegistry:
                     f"Tool/{name}: type mcp is not supported by this runtime yet"
                 )
                 continue
+            if manifest.spec.auth is not None:  # refused, never called without its header
+                self._unsupported[name] = f"Tool/{name}: auth is not supported by this runtime yet"
+                continue
             refused = (
                 sandbox.refusal(name, manifest.spec.endpoint or "")
                 if manifest.spec.type == "python"

@@ -76,6 +76,7 @@ from manifests.models.tasks import (
 from manifests.models.tools import (
     RetryPolicy,
     Tool,
+    ToolAuth,
     ToolRuntime,
     ToolSpec,
 )
@@ -174,6 +175,7 @@ __all__ = [
     "TaskWebhook",
     "TaskWebhookSpec",
     "Tool",
+    "ToolAuth",
     "ToolFilter",
     "ToolPermission",
     "ToolPermissionSpec",
