@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+
 from actors.ports import CatalogSource
 from actors.providers.base import ToolSpec
 from actors.tools.base import ToolInvocation, ToolResult
+from actors.tools.credentials import OAuth2Tokens
 from actors.tools.registry import ToolRegistry
 from actors.tools.sandbox import PythonSandbox
 from manifests.catalog import Catalog
@@ -16,9 +19,18 @@ class CatalogTools:
     A registry holds HTTP clients: the one a new catalog replaces is closed as soon as no
     invocation runs on it any more, and `aclose` closes the rest."""
 
-    def __init__(self, source: CatalogSource, *, python: PythonSandbox | None = None) -> None:
+    def __init__(
+        self,
+        source: CatalogSource,
+        *,
+        python: PythonSandbox | None = None,
+        sealing_key: X25519PrivateKey | None = None,
+    ) -> None:
         self._source = source
         self._python = python
+        self._sealing_key = sealing_key
+        self._tokens = OAuth2Tokens()
+        """OAuth2 tokens outlive a registry: a new catalog does not exchange them again."""
         self._catalog: Catalog | None = None
         self._registry: ToolRegistry | None = None
         self._running: dict[int, int] = {}
@@ -31,7 +43,9 @@ class CatalogTools:
             if self._registry is not None:
                 self._retired[id(self._registry)] = self._registry
             self._catalog = catalog
-            self._registry = ToolRegistry.from_catalog(catalog, python=self._python)
+            self._registry = ToolRegistry.from_catalog(
+                catalog, python=self._python, sealing_key=self._sealing_key, tokens=self._tokens
+            )
         return self._registry
 
     async def _close_idle(self) -> None:

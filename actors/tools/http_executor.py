@@ -1,7 +1,10 @@
-"""`http` tools: POST the JSON arguments to the tool's endpoint, with the idempotency key.
+"""`http` tools: POST the JSON arguments to the tool's endpoint, with the idempotency key and the
+headers of the tool's `auth` (`actors.tools.credentials`).
 
 The endpoint is the operator's (from the Tool manifest), so private addresses are allowed here;
-the model only chooses the arguments, which are validated against the schema before the call."""
+the model only chooses the arguments, which are validated against the schema before the call.
+Redirects are not followed, so the credentials go to the endpoint only; a value of them that
+the answer echoes is masked in what the model, the events and the logs see."""
 
 from __future__ import annotations
 
@@ -13,6 +16,7 @@ import httpx
 from actors.providers.errors import parse_retry_after
 from actors.tools._attempts import RetryableToolFailure, ToolFailure, run_attempts
 from actors.tools.base import ToolInvocation, ToolResult
+from actors.tools.credentials import ToolCredentials
 
 MAX_RESULT_CHARS = 100_000
 """A tool's answer is cut here before it goes to the model; the body is read no further."""
@@ -35,26 +39,33 @@ class HttpToolExecutor:
         max_attempts: int = 1,
         backoff_s: float = 0.5,
         client: httpx.AsyncClient | None = None,
+        credentials: ToolCredentials | None = None,
     ) -> None:
         self.name = name
         self.endpoint = endpoint
         self.timeout_s = timeout_s
         self.max_attempts = max_attempts
         self.backoff_s = backoff_s
+        self.credentials = credentials
         self._own_client = client is None
         self._client = client or httpx.AsyncClient(follow_redirects=False)
 
     async def invoke(self, invocation: ToolInvocation) -> ToolResult:
+        credentials = self.credentials
+
         async def attempt(budget_s: float) -> str:
+            headers = {
+                "Content-Type": "application/json",
+                IDEMPOTENCY_HEADER: invocation.idempotency_key,
+            }
+            if credentials is not None:  # a failure here is raised before any request
+                headers.update(await credentials.headers(self._client, budget_s))
             try:
                 async with self._client.stream(
                     "POST",
                     self.endpoint,
                     content=json.dumps(invocation.arguments).encode(),
-                    headers={
-                        "Content-Type": "application/json",
-                        IDEMPOTENCY_HEADER: invocation.idempotency_key,
-                    },
+                    headers=headers,
                     timeout=budget_s,
                 ) as response:
                     status = response.status_code
@@ -70,6 +81,8 @@ class HttpToolExecutor:
                 raise RetryableToolFailure(
                     f"tool {self.name} is unreachable", f"{type(exc).__name__}: {exc}"
                 ) from exc
+            if status == 401 and credentials is not None:
+                credentials.rejected()
             detail = f"HTTP {status}: {body}"
             safe = f"tool {self.name} failed (HTTP {status})"
             if status in _RETRYABLE or status >= 500:
@@ -78,12 +91,19 @@ class HttpToolExecutor:
                 )
             raise ToolFailure(safe, detail)
 
-        return await run_attempts(
+        result = await run_attempts(
             invocation,
             attempt,
             attempt_timeout_s=self.timeout_s,
             max_attempts=self.max_attempts,
             backoff_s=self.backoff_s,
+        )
+        if credentials is None or not credentials.masks:
+            return result
+        return ToolResult(
+            ok=result.ok,
+            content=credentials.mask(result.content),
+            error=credentials.mask(result.error),
         )
 
     async def aclose(self) -> None:

@@ -3,8 +3,10 @@ built-ins (`manifests.builtins.BUILTIN_TOOLS`), each with its spec for the model
 
 A `Tool` manifest named like a built-in (`read-url`, `web-search`) without an `endpoint` configures
 the built-in (`allow_private_networks`, `runtime`, `description`); with an `endpoint` it replaces
-the built-in. Arguments are validated against the tool's schema before any executor runs; a tool's
-failure never raises: it is a `ToolResult(ok=False)` whose `content` is safe for the model."""
+the built-in. An http tool's `auth` is opened from the catalog's Secrets with the actor's
+sealing key (`actors.tools.credentials`). Arguments are validated against the tool's schema
+before any executor runs; a tool's failure never raises: it is a `ToolResult(ok=False)` whose
+`content` is safe for the model."""
 
 from __future__ import annotations
 
@@ -13,9 +15,12 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+
 from actors.providers.base import ToolSpec
 from actors.tools import read_url, web_search
 from actors.tools.base import ToolExecutor, ToolInvocation, ToolResult
+from actors.tools.credentials import OAuth2Tokens, ToolCredentials
 from actors.tools.http_executor import HttpToolExecutor
 from actors.tools.python_executor import PythonToolExecutor
 from actors.tools.sandbox import PythonSandbox
@@ -23,7 +28,7 @@ from actors.tools.schema import ArgumentValidator
 from actors.tools.web_search import SearchBackend
 from manifests.builtins import BUILTIN_TOOLS
 from manifests.catalog import Catalog
-from manifests.models import Tool
+from manifests.models import Secret, Tool
 from podium.core.errors import PermanentError
 
 log = logging.getLogger(__name__)
@@ -63,8 +68,12 @@ class ToolRegistry:
         search_backend: SearchBackend | None = None,
         builtins: frozenset[str] = BUILTIN_TOOLS,
         python: PythonSandbox | None = None,
+        secrets: Mapping[str, Secret] | None = None,
+        sealing_key: X25519PrivateKey | None = None,
+        tokens: OAuth2Tokens | None = None,
     ) -> None:
         sandbox = python or PythonSandbox()
+        opener = _Credentials(secrets or {}, sealing_key, tokens or OAuth2Tokens())
         self._entries: dict[str, _Entry] = {}
         manifests = dict(tools or {})
         for name in sorted(builtins):
@@ -81,9 +90,6 @@ class ToolRegistry:
                     f"Tool/{name}: type mcp is not supported by this runtime yet"
                 )
                 continue
-            if manifest.spec.auth is not None:  # refused, never called without its header
-                self._unsupported[name] = f"Tool/{name}: auth is not supported by this runtime yet"
-                continue
             refused = (
                 sandbox.refusal(name, manifest.spec.endpoint or "")
                 if manifest.spec.type == "python"
@@ -93,7 +99,7 @@ class ToolRegistry:
                 log.warning("%s", refused)
                 self._unsupported[name] = refused
                 continue
-            self._entries[name] = _manifest_entry(name, manifest, sandbox)
+            self._entries[name] = _manifest_entry(name, manifest, sandbox, opener)
 
     @classmethod
     def from_catalog(
@@ -102,8 +108,19 @@ class ToolRegistry:
         *,
         search_backend: SearchBackend | None = None,
         python: PythonSandbox | None = None,
+        sealing_key: X25519PrivateKey | None = None,
+        tokens: OAuth2Tokens | None = None,
     ) -> ToolRegistry:
-        return cls(catalog.tools, search_backend=search_backend, python=python)
+        """The catalog's tools; `sealing_key` opens the Secrets their `auth` names, and `tokens`
+        keeps OAuth2 tokens across the registries of successive catalogs."""
+        return cls(
+            catalog.tools,
+            search_backend=search_backend,
+            python=python,
+            secrets=catalog.secrets,
+            sealing_key=sealing_key,
+            tokens=tokens,
+        )
 
     def names(self) -> list[str]:
         return sorted(self._entries)
@@ -196,7 +213,35 @@ def _builtin_entry(
     return _Entry(spec, validator, executor, timeout)
 
 
-def _manifest_entry(name: str, manifest: Tool, sandbox: PythonSandbox) -> _Entry:
+class _Credentials:
+    """Makes the `ToolCredentials` of a tool with `auth` (None without)."""
+
+    def __init__(
+        self,
+        secrets: Mapping[str, Secret],
+        sealing_key: X25519PrivateKey | None,
+        tokens: OAuth2Tokens,
+    ) -> None:
+        self._secrets = secrets
+        self._sealing_key = sealing_key
+        self._tokens = tokens
+
+    def __call__(self, name: str, manifest: Tool) -> ToolCredentials | None:
+        auth = manifest.spec.auth
+        if auth is None:
+            return None
+        return ToolCredentials(
+            tool=name,
+            auth=auth,
+            secret=self._secrets.get(auth.secret_name),
+            sealing_key=self._sealing_key,
+            tokens=self._tokens,
+        )
+
+
+def _manifest_entry(
+    name: str, manifest: Tool, sandbox: PythonSandbox, credentials: _Credentials
+) -> _Entry:
     spec = manifest.spec
     runtime = spec.runtime
     executor: ToolExecutor
@@ -207,6 +252,7 @@ def _manifest_entry(name: str, manifest: Tool, sandbox: PythonSandbox) -> _Entry
             timeout_s=runtime.timeout_s,
             max_attempts=runtime.retry.max_attempts,
             backoff_s=runtime.retry.backoff,
+            credentials=credentials(name, manifest),
         )
     else:
         executor = PythonToolExecutor(

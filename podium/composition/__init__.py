@@ -192,7 +192,11 @@ class ActorRole:
                 timeout_s=self._settings.policy_timeout_s,
             )
             await authorizer.start()
-            tools = CatalogTools(watcher, python=PythonSandbox.from_settings(self._settings))
+            tools = CatalogTools(
+                watcher,
+                python=PythonSandbox.from_settings(self._settings),
+                sealing_key=self._sealing_key,
+            )
             async with asyncio.TaskGroup() as group:
                 parts = [service.ready for service in self._extra]
                 for service in self._extra:
