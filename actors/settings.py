@@ -39,6 +39,10 @@ class _TransactionalConsumerSettings(BaseSettings):
     )
 
 
+SEALING_KEY_SETTING = "PODIUM_ACTOR_SEALING_KEY"
+"""The setting that holds the private key an actor opens Secrets with (`sealing_key`)."""
+
+
 class ActorSettings(_TransactionalConsumerSettings):
     """`PODIUM_ACTOR_*`: how one actor replica consumes and runs steps."""
 

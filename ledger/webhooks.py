@@ -31,7 +31,7 @@ from ledger.webhook_signatures import (
 from manifests.catalog import Catalog
 from manifests.models import Task
 from manifests.models.webhooks import TaskWebhook
-from manifests.sealing import SealingError, open_secret
+from manifests.sealing import SealingError, open_applied
 from topics.messages import TaskRequested
 
 WEBHOOK_LABEL = "podium.dev/webhook"
@@ -75,22 +75,18 @@ def catalog_target(
         raise WebhookNotReady(
             f"TaskWebhook/{name}: its task_ref {hook.spec.task_ref!r} is not an applied Task"
         )
-    secret_name, key = hook.spec.auth.secret_name, hook.spec.auth.secret_key
-    secret = catalog.secrets.get(secret_name)
-    if secret is None:
-        raise WebhookNotReady(
-            f"TaskWebhook/{name}: its auth.secret_ref names Secret {secret_name!r}, which is not "
-            "applied"
-        )
-    if sealing_key is None:
-        raise WebhookNotReady(
-            f"TaskWebhook/{name}: this ledger has no sealing key to open Secret/{secret_name} "
-            "with (set PODIUM_LEDGER_SEALING_KEY or PODIUM_LEDGER_SEALING_KEY_FILE)"
-        )
+    auth = hook.spec.auth
     try:
-        value = open_secret(secret, key, sealing_key)
+        value = open_applied(
+            catalog.secrets.get(auth.secret_name),
+            auth.secret_name,
+            auth.secret_key,
+            sealing_key,
+            holder="this ledger",
+            key_setting="PODIUM_LEDGER_SEALING_KEY",
+        )
     except SealingError as exc:
-        raise WebhookNotReady(f"TaskWebhook/{name}: {exc}") from None
+        raise WebhookNotReady(f"TaskWebhook/{name}: auth.secret_ref: {exc}") from None
     return WebhookTarget(hook=hook, template=template, secret=value)
 
 

@@ -178,6 +178,52 @@ def open_secret(secret: Secret, key: str, private: X25519PrivateKey) -> bytes:
     return open_sealed(private, spec.sealed_data[key], secret=secret.name, key=key)
 
 
+def open_applied(
+    secret: Secret | None,
+    name: str,
+    key: str,
+    private: X25519PrivateKey | None,
+    *,
+    holder: str,
+    key_setting: str,
+) -> bytes:
+    """`open_secret` for a service: `secret` is the catalog's Secret `name` (None when it is not
+    applied) and `private` the service's sealing key from `key_setting` (None when unset); each
+    missing piece is a `SealingError` naming the fix. `holder` names the service ("this actor")."""
+    if secret is None:
+        raise SealingError(f"Secret/{name} is not applied; apply it with `podium apply`")
+    if private is None:
+        raise SealingError(
+            f"{holder} has no sealing key to open Secret/{name} with; the operator sets "
+            f"{key_setting} (or {key_setting}_FILE) to the services' private key"
+        )
+    return open_secret(secret, key, private)
+
+
+def open_text(
+    secret: Secret | None,
+    name: str,
+    key: str,
+    private: X25519PrivateKey | None,
+    *,
+    holder: str,
+    key_setting: str,
+) -> str:
+    """`open_applied`, as one line of text (an API key, a header's value, a client secret):
+    a value that is not UTF-8, is empty or holds control characters is a `SealingError`."""
+    raw = open_applied(secret, name, key, private, holder=holder, key_setting=key_setting)
+    try:
+        text = raw.decode("utf-8").strip()
+    except UnicodeDecodeError:
+        raise SealingError(f"Secret/{name} key {key!r}: the value is not UTF-8 text") from None
+    if not text or not text.isprintable():
+        raise SealingError(
+            f"Secret/{name} key {key!r}: the value is empty or holds control characters, which "
+            "a key or a header cannot; apply the Secret again with the value alone"
+        )
+    return text
+
+
 def main() -> None:
     """`python -m manifests.sealing`: a new sealing key pair, as the two settings that hold it
     (the private key for the services that open Secrets, the public key for `podium apply`)."""

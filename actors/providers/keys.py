@@ -14,11 +14,11 @@ from typing import Protocol
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from actors.providers.errors import PermanentModelError
+from actors.settings import SEALING_KEY_SETTING
 from manifests.models import Secret, parse_secret_ref
-from manifests.sealing import SealingError, open_secret
+from manifests.sealing import SealingError, open_text
 
 MASK = "***"
-SEALING_KEY_SETTING = "PODIUM_ACTOR_SEALING_KEY"
 
 
 class ApiKey(Protocol):
@@ -66,29 +66,17 @@ class SealedKey:
 
     def value(self) -> str:
         _, name, key = parse_secret_ref(self.ref)
-        what = f"{self.where}: auth.secretRef {self.ref!r}"
-        if self.secret is None:
-            raise self._error(f"{what}: Secret/{name} is not applied; apply it with `podium apply`")
-        if self.sealing_key is None:
-            raise self._error(
-                f"{what}: this actor has no sealing key to open Secret/{name} with; the operator "
-                f"sets {SEALING_KEY_SETTING} (or {SEALING_KEY_SETTING}_FILE) to the services' "
-                "private key"
-            )
         try:
-            raw = open_secret(self.secret, key, self.sealing_key)
+            return open_text(
+                self.secret,
+                name,
+                key,
+                self.sealing_key,
+                holder="this actor",
+                key_setting=SEALING_KEY_SETTING,
+            )
         except SealingError as exc:
-            raise self._error(f"{what}: {exc}") from None
-        try:
-            text = raw.decode("utf-8").strip()
-        except UnicodeDecodeError:
-            raise self._error(f"{what}: the value is not UTF-8 text") from None
-        if not text or not text.isprintable():
-            raise self._error(
-                f"{what}: the value is empty or holds control characters, which an API key "
-                "cannot (apply the Secret again with the key alone)"
-            )
-        return text
+            raise self._error(f"{self.where}: auth.secretRef {self.ref!r}: {exc}") from None
 
     def _error(self, message: str) -> PermanentModelError:
         return PermanentModelError(message, provider=self.provider)

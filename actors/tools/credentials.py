@@ -20,12 +20,12 @@ from dataclasses import dataclass, field
 import httpx
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
+from actors.settings import SEALING_KEY_SETTING
 from actors.tools._attempts import RetryableToolFailure, ToolFailure
 from manifests.models import Secret, ToolAuth
-from manifests.sealing import SealingError, open_secret
+from manifests.sealing import SealingError, open_text
 
 MASK = "***"
-SEALING_KEY_SETTING = "PODIUM_ACTOR_SEALING_KEY"
 EXPIRY_MARGIN_S = 30.0
 """A cached token is dropped this long before it expires (Orloj's margin)."""
 DEFAULT_EXPIRES_IN_S = 3600.0
@@ -116,28 +116,17 @@ class ToolCredentials:
         return text
 
     def _open(self, key: str) -> str:
-        name = self.auth.secret_name
-        if self._secret is None:
-            raise self._failure(f"Secret/{name} is not applied; apply it with `podium apply`")
-        if self._sealing_key is None:
-            raise self._failure(
-                f"this actor has no sealing key to open Secret/{name} with; the operator sets "
-                f"{SEALING_KEY_SETTING} (or {SEALING_KEY_SETTING}_FILE) to the services' private "
-                "key"
-            )
         try:
-            raw = open_secret(self._secret, key, self._sealing_key)
+            text = open_text(
+                self._secret,
+                self.auth.secret_name,
+                key,
+                self._sealing_key,
+                holder="this actor",
+                key_setting=SEALING_KEY_SETTING,
+            )
         except SealingError as exc:
             raise self._failure(str(exc)) from None
-        try:
-            text = raw.decode("utf-8").strip()
-        except UnicodeDecodeError:
-            raise self._failure(f"the value of Secret/{name} key {key!r} is not UTF-8") from None
-        if not text or not text.isprintable():
-            raise self._failure(
-                f"the value of Secret/{name} key {key!r} is empty or holds control characters, "
-                "which a header cannot; apply the Secret again with the value alone"
-            )
         self.masks.add(text)
         return text
 
