@@ -59,6 +59,7 @@ class ApprovalResumer:
         self._group = f"{names.policy_group}.approvals"
         self._producers: dict[TopicPartition, AIOKafkaProducer] = {}
         self._lock = asyncio.Lock()
+        self._inboxes: set[str] = set()
         self.consumer: AIOKafkaConsumer = make_consumer(
             kafka, group_id=self._group, enable_auto_commit=False
         )
@@ -118,7 +119,9 @@ class ApprovalResumer:
                 assert entry is not None
                 ev, step = resumption(entry, decision)
                 inbox = self._names.agent(entry.request.agent)
-                await ensure_topics(self._kafka, [inbox])
+                if inbox not in self._inboxes:  # one admin round trip per inbox, not per step
+                    await ensure_topics(self._kafka, [inbox])
+                    self._inboxes.add(inbox)
                 key = decision.task_id.encode()
                 sends = [
                     (self._names.events, key, encode(ev), headers_for(ev)),

@@ -90,21 +90,13 @@ def approvals_command(
 
 def _decide(approval_id: str, *, granted: bool, reason: str, by: str | None) -> None:
     from podium.composition import ledger_api
-    from policy_service.approvals import decide_approval
 
     kafka, names = _kafka()
     approver = ledger_api.approver(kafka)
     decided_by = by or getpass.getuser()
     decision = asyncio.run(
-        decide_approval(
-            kafka,
-            names,
-            approval_id,
-            signer=approver.signer,
-            trusted=approver.trusted,
-            granted=granted,
-            decided_by=decided_by,
-            reason=reason,
+        approver.decide(
+            kafka, names, approval_id, granted=granted, decided_by=decided_by, reason=reason
         )
     )
     console.print(

@@ -30,7 +30,7 @@ from policy_service.settings import (
 )
 from topics.codec import encode, headers_for
 from topics.kafka import make_producer
-from topics.messages import TaskRequested
+from topics.messages import ApprovalDecision, TaskRequested
 from topics.names import TopicNames
 
 if TYPE_CHECKING:
@@ -46,6 +46,28 @@ class Approver:
 
     signer: SigningKey
     trusted: VerifyKeys
+
+    async def decide(
+        self,
+        kafka: KafkaSettings,
+        names: TopicNames,
+        approval_id: str,
+        *,
+        granted: bool,
+        decided_by: str,
+        reason: str,
+    ) -> ApprovalDecision:
+        """`decide_approval`, signed with this approver's key."""
+        return await decide_approval(
+            kafka,
+            names,
+            approval_id,
+            signer=self.signer,
+            trusted=self.trusted,
+            granted=granted,
+            decided_by=decided_by,
+            reason=reason,
+        )
 
 
 def decision_keys(kafka: KafkaSettings) -> VerifyKeys:
@@ -67,15 +89,8 @@ def kafka_decider(kafka: KafkaSettings, names: TopicNames, approver: Approver) -
 
     async def decide(approval_id: str, *, granted: bool, decided_by: str, reason: str) -> None:
         try:
-            await decide_approval(
-                kafka,
-                names,
-                approval_id,
-                signer=approver.signer,
-                trusted=approver.trusted,
-                granted=granted,
-                decided_by=decided_by,
-                reason=reason,
+            await approver.decide(
+                kafka, names, approval_id, granted=granted, decided_by=decided_by, reason=reason
             )
         except ApprovalNotFound as exc:
             raise ApprovalUnknown(str(exc)) from None
