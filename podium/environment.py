@@ -62,10 +62,11 @@ _SASL_ENV = (
 )
 
 
-def kafka_settings(role: Role = "operator") -> KafkaSettings:
+def kafka_settings(role: Role = "operator", *, agent: str | None = None) -> KafkaSettings:
     """`PODIUM_KAFKA_*`; on the local stack, when no SASL variable is set, as `role`'s own
     principal (`podium-<role>`, its password file in the stack's `secrets/`). The command line
-    is the `operator`; each service passes its role."""
+    is the `operator`; each service passes its role. An actor serving only `agent` connects as
+    that agent's principal when the stack has made one (`podium stack agent-users`)."""
     state = load_state()
     defaults: dict[str, object] = {}
     kafka = state.kafka
@@ -74,6 +75,11 @@ def kafka_settings(role: Role = "operator") -> KafkaSettings:
         on_stack = os.environ.get("PODIUM_KAFKA_BOOTSTRAP", kafka.bootstrap) == kafka.bootstrap
         if kafka.sasl and on_stack and not any(name in os.environ for name in _SASL_ENV):
             user = credentials.kafka_username(role)
+            if (
+                agent is not None
+                and credentials.password_file(credentials.agent_username(agent)).exists()
+            ):
+                user = credentials.agent_username(agent)
             defaults.update(
                 security_protocol="SASL_PLAINTEXT",
                 sasl_mechanism=credentials.SASL_MECHANISM,

@@ -27,8 +27,9 @@ ROLES: tuple[Role, ...] = (
     "operator",
     "submitter",
 )
-"""The service roles, each with a principal of its own. One `actor` principal serves every agent
-role: agents are applied at run time, and their topics share the prefix `<p>.agent.`."""
+"""The service roles, each with a principal of its own. The `actor` principal may serve every
+agent role (`podium dev`, a process serving several agents); an actor serving one agent may have
+a principal of its own instead (`agent_actor_bindings`)."""
 
 ResourceType = Literal["TOPIC", "GROUP", "TRANSACTIONAL_ID"]
 PatternType = Literal["LITERAL", "PREFIXED"]
@@ -168,8 +169,31 @@ def _grants(role: Role, n: TopicNames) -> list[_Grant]:
     raise ValueError(f"unknown role {role!r}; the roles are {', '.join(ROLES)}")
 
 
-def acl_bindings(role: Role, names: TopicNames, principal: str) -> list[AclBinding]:
-    """The ALLOW bindings of `role`'s principal (`User:<name>`) under `names.prefix`, sorted."""
+def _agent_actor_grants(agent: str, n: TopicNames) -> list[_Grant]:
+    """An actor serving only `agent`: its own inbox, join changelog, group, transactional ids and
+    reply topics, and nothing of another agent's but the right to route steps to it.
+
+    Routing needs WRITE on every inbox (`<p>.agent.` prefixed, which also covers the other
+    agents' DLQs and changelogs: Kafka has no suffix patterns). The transactional ids are
+    `<group>.<inbox>.<partition>`; their prefix is this agent's alone unless another agent's name
+    contains `.<p>.agent.`."""
+    inbox, group = n.agent(agent), n.actor_group(agent)
+    return [
+        _topic(inbox, "READ", "WRITE", "DESCRIBE_CONFIGS"),
+        _topic(n.agent_joins(agent), "READ", "WRITE"),
+        _topic(f"{n.prefix}.agent.", "WRITE", prefixed=True),
+        _topic(n.policy_requests, "WRITE"),
+        _topic(n.replies(n.actor_replies_head(agent)), "READ", "CREATE", prefixed=True),
+        _topic(n.events, "WRITE"),
+        _topic(n.results, "WRITE"),
+        _topic(n.approvals, "WRITE"),  # a step that needs a human decision parks here
+        _group(group),
+        _transactions(f"{group}.{inbox}."),
+        *_catalog_reader(n),
+    ]
+
+
+def _bindings(principal: str, grants: list[_Grant]) -> list[AclBinding]:
     if not principal.startswith("User:"):
         raise ValueError(f"principal {principal!r} must be of the form User:<name>")
     bindings = {
@@ -180,10 +204,20 @@ def acl_bindings(role: Role, names: TopicNames, principal: str) -> list[AclBindi
             name=grant.name,
             operation=operation,
         )
-        for grant in _grants(role, names)
+        for grant in grants
         for operation in grant.operations
     }
     return sorted(bindings)
+
+
+def acl_bindings(role: Role, names: TopicNames, principal: str) -> list[AclBinding]:
+    """The ALLOW bindings of `role`'s principal (`User:<name>`) under `names.prefix`, sorted."""
+    return _bindings(principal, _grants(role, names))
+
+
+def agent_actor_bindings(agent: str, names: TopicNames, principal: str) -> list[AclBinding]:
+    """The ALLOW bindings of the principal of the actors serving only `agent`, sorted."""
+    return _bindings(principal, _agent_actor_grants(agent, names))
 
 
 def acl_table(names: TopicNames, principals: dict[Role, str]) -> list[AclBinding]:

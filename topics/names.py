@@ -6,6 +6,9 @@ import re
 from dataclasses import dataclass
 
 _AGENT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,200}$")
+_REQUESTER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,230}$")
+"""A requester's instance name (in its reply topic): an agent's name fits in it with room for
+the length and the instance (`actor_instance`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,7 +54,25 @@ class TopicNames:
     def is_reply_topic(self, topic: str) -> bool:
         """True for a name `replies()` can make under this prefix, and nothing else."""
         head = self.replies("")
-        return topic.startswith(head) and bool(_AGENT_NAME.match(topic[len(head) :]))
+        return topic.startswith(head) and bool(_REQUESTER.match(topic[len(head) :]))
+
+    @staticmethod
+    def actor_instance(agent: str | None, instance: str) -> str:
+        """The requester name of an actor process: `actor-<instance>` when it serves several
+        agents, `actor-<len>-<agent>-<instance>` when it serves one. The length makes the name's
+        head (`actor_replies_head`) a prefix of that agent's names only: `actor-6-writer-` is not
+        a prefix of agent `writer-2`'s `actor-8-writer-2-...`, so a prefixed ACL on it grants one
+        agent's reply topics and nothing of another's."""
+        if agent is None:
+            return f"actor-{instance}"
+        return f"{TopicNames.actor_replies_head(agent)}{instance}"
+
+    @staticmethod
+    def actor_replies_head(agent: str) -> str:
+        """What every requester name of an actor serving only `agent` starts with."""
+        if not _AGENT_NAME.match(agent):
+            raise ValueError(f"agent name {agent!r} cannot be used in a topic name")
+        return f"actor-{len(agent)}-{agent}-"
 
     @property
     def events(self) -> str:

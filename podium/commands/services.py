@@ -21,14 +21,14 @@ if TYPE_CHECKING:
     from topics.acls import Role
 
 
-def _kafka(service_name: str, role: Role) -> KafkaSettings:
+def _kafka(service_name: str, role: Role, *, agent: str | None = None) -> KafkaSettings:
     from podium import environment
     from podium.core import tracing
     from podium.core.logs import configure_logging
 
     configure_logging()
     tracing.configure_from_env(service_name)
-    return environment.kafka_settings(role)
+    return environment.kafka_settings(role, agent=agent)
 
 
 def register(app: typer.Typer) -> None:
@@ -59,13 +59,16 @@ def register(app: typer.Typer) -> None:
             ),
         ] = None,
     ) -> None:
-        """Run one replica of an agent role (consumer group podium.actor.AGENT)."""
+        """Run one replica of an agent role (consumer group podium.actor.AGENT).
+
+        On the local stack it connects as the agent's own principal when `podium stack
+        agent-users AGENT` made one, else as the shared actor principal."""
         from actors.settings import ActorSettings
         from podium import composition, environment
         from podium.core.lifecycle import run_services
         from podium.core.settings import load_settings
 
-        kafka = _kafka(f"podium-actor-{agent}", "actor")
+        kafka = _kafka(f"podium-actor-{agent}", "actor", agent=agent)
         settings = load_settings(ActorSettings)
         if max_in_flight is not None:
             settings = settings.model_copy(update={"max_in_flight": max_in_flight})

@@ -1,4 +1,5 @@
-"""`podium stack up|down|status`: the local Kafka and PostgreSQL for development and tests."""
+"""`podium stack up|down|status|agent-users`: the local Kafka and PostgreSQL for development and
+tests, and the principals of the agents' actors."""
 
 from __future__ import annotations
 
@@ -106,6 +107,28 @@ def down_command() -> None:
     with console.status("Stopping the stack...", spinner="dots"):
         down(_settings())
     console.print("stack stopped")
+
+
+@stack_app.command("agent-users")
+def agent_users_command(
+    agents: Annotated[list[str], typer.Argument(help="The agent roles, e.g. researcher writer.")],
+) -> None:
+    """Give each agent's actors a Kafka principal of their own (podium-actor-AGENT).
+
+    Its password goes to the stack's secrets/ folder; its ACLs allow its own inbox, join
+    changelog, consumer group, transactional ids and reply topics, and routing steps to other
+    agents, and nothing of another agent's. `podium actor AGENT` then connects as it.
+    Idempotent; `podium stack up` grants them again on a new broker.
+    """
+    from podium.stack import StackError, grant_agent_users
+
+    try:
+        users = grant_agent_users(agents)
+    except (StackError, ValueError) as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from None
+    for agent, user in zip(agents, users, strict=True):
+        console.print(f"{agent}: principal User:{user}")
 
 
 def register(app: typer.Typer) -> None:

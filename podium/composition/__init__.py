@@ -173,6 +173,9 @@ class ActorRole:
         self._dispatcher_kafka = dispatcher_kafka or kafka
         self._extra = extra or []
         self._follow = follow_catalog
+        # An actor serving one agent names it in its reply topic: that agent's own principal
+        # may read it (`topics.acls.agent_actor_bindings`).
+        self._single_agent = agents[0] if agents is not None and len(agents) == 1 else None
         self.ready = asyncio.Event()
         """Set once the actors of the agents wanted at start (and the extra services) serve."""
 
@@ -187,7 +190,7 @@ class ActorRole:
             authorizer = Authorizer(
                 kafka,
                 names,
-                instance_id=f"actor-{uuid.uuid4().hex[:8]}",
+                instance_id=names.actor_instance(self._single_agent, uuid.uuid4().hex[:8]),
                 verify_keys=self._verify_keys,
                 timeout_s=self._settings.policy_timeout_s,
             )

@@ -7,7 +7,7 @@ Everything lives in `stack_dir()` (`.podium/`, or `PODIUM_STACK_DIR`), recorded 
 from podium.stack._postgres import masked as masked_dsn
 from podium.stack._processes import StackError
 from podium.stack._settings import KAFKA_VERSION, StackSettings
-from podium.stack._stack import ComponentStatus, UpReport, down, status, up
+from podium.stack._stack import ComponentStatus, UpReport, down, grant_agent_users, status, up
 from podium.stack.state import StackState, load_state, save_state, stack_dir, state_file
 
 __all__ = [
@@ -18,6 +18,7 @@ __all__ = [
     "StackState",
     "UpReport",
     "down",
+    "grant_agent_users",
     "load_state",
     "masked_dsn",
     "save_state",

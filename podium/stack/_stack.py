@@ -7,19 +7,21 @@ import contextlib
 import fcntl
 import os
 import secrets
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Coroutine, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from podium.stack import _kafka, _postgres, credentials
-from podium.stack._processes import cmdline, require_binary, terminate_group
+from podium.stack._processes import StackError, cmdline, require_binary, terminate_group
 from podium.stack._settings import StackSettings
 from podium.stack.state import KafkaProcess, StackState, load_state, save_state, stack_dir
 from topics.acl_admin import create_acls
-from topics.acls import ROLES, acl_bindings
+from topics.acls import ROLES, AclBinding, acl_bindings, agent_actor_bindings
 from topics.names import TopicNames
+from topics.scram_admin import upsert_scram_users
 
 Progress = Callable[[str], AbstractContextManager[object]]
 """Shows a long wait (e.g. `rich.console.Console.status`); does nothing by default."""
@@ -114,7 +116,8 @@ def acl_prefixes() -> list[str]:
 
 
 def _grant_roles(kafka: KafkaProcess) -> None:
-    """Every role's ACLs (`topics.acls`) for its principal, as the admin; idempotent."""
+    """Every role's ACLs (`topics.acls`) for its principal, as the admin, and the agents' own
+    principals made earlier (a new broker storage has lost them); idempotent."""
     admin = _kafka.admin_settings(kafka)
     bindings = [
         binding
@@ -124,8 +127,49 @@ def _grant_roles(kafka: KafkaProcess) -> None:
             role, TopicNames(prefix), f"User:{credentials.kafka_username(role)}"
         )
     ]
+    _run(create_acls(admin, bindings))
+    agents = credentials.agents_with_users()
+    if agents:
+        _grant_agents(kafka, agents)
+
+
+def _run(coroutine: Coroutine[Any, Any, None]) -> None:
     with ThreadPoolExecutor(max_workers=1) as pool:  # inside or outside a running event loop
-        pool.submit(asyncio.run, create_acls(admin, bindings)).result()
+        pool.submit(asyncio.run, coroutine).result()
+
+
+def _agent_bindings(agent: str) -> list[AclBinding]:
+    principal = f"User:{credentials.agent_username(agent)}"
+    return [
+        binding
+        for prefix in acl_prefixes()
+        for binding in agent_actor_bindings(agent, TopicNames(prefix), principal)
+    ]
+
+
+def _grant_agents(kafka: KafkaProcess, agents: Sequence[str]) -> None:
+    admin = _kafka.admin_settings(kafka)
+    passwords = {
+        credentials.agent_username(agent): credentials.ensure_agent_password(agent)
+        for agent in agents
+    }
+    _run(upsert_scram_users(admin, passwords))
+    _run(create_acls(admin, [b for agent in agents for b in _agent_bindings(agent)]))
+
+
+def grant_agent_users(agents: Sequence[str]) -> list[str]:
+    """Give each agent's actors a principal of their own (`podium-actor-<agent>`, its password
+    in the stack's `secrets/`), with the ACLs of one agent (`topics.acls.agent_actor_bindings`);
+    idempotent. `podium actor AGENT` then connects as it. Returns the users."""
+    for agent in agents:
+        TopicNames().agent(agent)  # a name that cannot make topics is refused before anything
+    state = load_state()
+    if state.kafka is None or not _kafka.is_running(state.kafka):
+        raise StackError("Kafka is not running: start the stack with `podium stack up`")
+    if not state.kafka.sasl:
+        raise StackError("this stack's Kafka has no SASL listener: `podium stack down` and up")
+    _grant_agents(state.kafka, agents)
+    return [credentials.agent_username(agent) for agent in agents]
 
 
 def _require_binaries(settings: StackSettings) -> None:

@@ -32,6 +32,30 @@ def kafka_username(role: Role) -> str:
     return f"podium-{role}"
 
 
+AGENT_USER_HEAD = "podium-actor-"
+
+
+def agent_username(agent: str) -> str:
+    """The principal of the actors serving only `agent` (`podium stack agent-users`)."""
+    return f"{AGENT_USER_HEAD}{agent}"
+
+
+def agents_with_users() -> list[str]:
+    """The agents given a principal of their own on this stack (their password files)."""
+    folder = secrets_dir()
+    if not folder.is_dir():
+        return []
+    suffix = ".password"
+    return sorted(
+        path.name[len(AGENT_USER_HEAD) : -len(suffix)]
+        for path in folder.glob(f"{AGENT_USER_HEAD}*{suffix}")
+    )
+
+
+def ensure_agent_password(agent: str) -> str:
+    return _ensure(password_file(agent_username(agent)))
+
+
 def kafka_users() -> list[str]:
     """Every SCRAM user of the stack: the admin, then one per role."""
     return [ADMIN_USER, *(kafka_username(role) for role in ROLES)]

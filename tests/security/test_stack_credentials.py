@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import stat
+import uuid
 
 import asyncpg
 import pytest
+from typer.testing import CliRunner
 
 from podium import environment
+from podium.cli import app
 from podium.stack import credentials, load_state
 from tests.conftest import StackEndpoints
+from topics.kafka import make_producer
 
 pytestmark = pytest.mark.integration
 
@@ -42,3 +47,31 @@ def test_each_service_role_runs_as_its_own_principal(stack: StackEndpoints) -> N
     users = {environment.kafka_settings(role).sasl_username for role in ("actor", "ledger")}
     assert users == {"podium-actor", "podium-ledger"}
     assert environment.kafka_settings().sasl_username == "podium-operator"
+
+
+async def test_stack_agent_users_gives_an_agent_a_principal_its_actor_connects_as(
+    stack: StackEndpoints,
+) -> None:
+    agent = f"t{uuid.uuid4().hex[:8]}"
+    password = credentials.password_file(credentials.agent_username(agent))
+    try:
+        done = await asyncio.to_thread(CliRunner().invoke, app, ["stack", "agent-users", agent])
+        assert done.exit_code == 0, done.output
+        assert f"principal User:podium-actor-{agent}" in done.output
+        assert stat.S_IMODE(password.stat().st_mode) == 0o600
+        assert agent in credentials.agents_with_users()
+        mine = environment.kafka_settings("actor", agent=agent)
+        assert mine.sasl_username == f"podium-actor-{agent}"
+        assert environment.kafka_settings("actor", agent="other").sasl_username == "podium-actor"
+        # the broker knows the new user: it authenticates
+        producer = make_producer(mine)
+        try:
+            await producer.start()
+        finally:
+            await producer.stop()
+    finally:
+        password.unlink(missing_ok=True)
+
+    refused = await asyncio.to_thread(CliRunner().invoke, app, ["stack", "agent-users", "a/b"])
+    assert refused.exit_code == 2
+    assert "cannot be used in a topic name" in refused.output
