@@ -111,9 +111,11 @@ class ToolCredentials:
             self._tokens.evict(self._token_key)
 
     def mask(self, text: str) -> str:
+        """Every value in `masks` replaced, and the head of one the text ends with: an answer
+        cut at its cap (or an error cut to its first characters) may end inside a value."""
         for value in sorted(self.masks, key=len, reverse=True):
             text = text.replace(value, MASK)
-        return text
+        return _mask_cut_tail(text, self.masks)
 
     def _open(self, key: str) -> str:
         try:
@@ -202,3 +204,19 @@ class ToolCredentials:
             f"tool {self.tool} failed: its credentials cannot be had (permanent; do not retry)",
             detail,
         )
+
+
+MIN_CUT_HEAD = 4
+"""A value's head this long or longer at the end of a text is masked: shorter ones are too
+likely to be the text's own ending and tell too little of the value."""
+
+
+def _mask_cut_tail(text: str, values: set[str]) -> str:
+    """`text` with its longest ending that is a head of one of `values` masked."""
+    longest = 0
+    for value in values:
+        for size in range(min(len(value) - 1, len(text)), MIN_CUT_HEAD - 1, -1):
+            if size > longest and text.endswith(value[:size]):
+                longest = size
+                break
+    return text[:-longest] + MASK if longest else text

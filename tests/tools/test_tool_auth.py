@@ -295,3 +295,24 @@ async def test_a_value_the_tool_echoes_is_masked(fake_server: FakeHTTPServer) ->
     assert echoed.ok and json.loads(echoed.content) == {"you_sent": "X-Stub-Key: ***"}
     assert not refused.ok and refused.error == "HTTP 403: key *** is not allowed"
     assert all(r.headers["x-stub-key"] == VALUE for r in fake_server.requests)
+
+
+async def test_a_secret_cut_by_the_result_cap_is_masked_too(fake_server: FakeHTTPServer) -> None:
+    """The answer is cut at MAX_RESULT_CHARS in the middle of the echoed value: the part of it
+    left at the end is masked as the whole value would be."""
+    from actors.tools.http_executor import MAX_RESULT_CHARS
+
+    kept = 7  # the first 7 characters of the value are before the cut
+    fake_server.queue(Reply(body="a" * (MAX_RESULT_CHARS - kept) + VALUE + " and more"))
+    registry = ToolRegistry(
+        {"t": tool("t", endpoint=fake_server.url + "/t", auth={"secretRef": "k"})},
+        secrets={"k": sealed("k", {"value": VALUE})},
+        sealing_key=KEY,
+    )
+    try:
+        result = await registry.invoke(call())
+    finally:
+        await registry.aclose()
+    assert result.ok
+    assert VALUE[:kept] not in result.content
+    assert result.content == "a" * (MAX_RESULT_CHARS - kept) + "***", result.content[-40:]
