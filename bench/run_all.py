@@ -8,6 +8,8 @@ other, and its output is kept; the figures come from its last lines:
 - `e2e_throughput.py`: `e2e hop_p50_ratio=<x> hop_p99_ratio=<y> tasks_per_s=<n>`
 - `cli_startup.py`: `cli help_ms=<ms> validate_ms=<ms> baseline_ms=<ms> help_ratio=<x> ...` (wall
   time) and the same on a `cli-cpu` line (CPU time); it needs no stack
+- `auth_cost.py`: `auth hop_ratio=<w> p50_ratio=<x> p99_ratio=<y> c64_p50_ratio=<z>
+  connect_sasl_ms=<ms> connect_plain_ms=<ms> sign_us=<us> verify_us=<us>` (two brokers of its own)
 
 Prints, per figure: the measured value, its baseline, the ratio, the target and whether it is
 met; then the machine (cores, RAM, CPU model). Exit status 0 even when a target is missed (the
@@ -39,6 +41,7 @@ BENCHMARKS: dict[str, tuple[list[str], list[str]]] = {
     "ledger_ingest": ([], ["--events", "50000", "--stored", "200000", "--queries", "100"]),
     "e2e_throughput": ([], ["--sequential", "30", "--burst", "100"]),
     "cli_startup": ([], ["--runs", "5"]),
+    "auth_cost": ([], ["--requests", "150", "--connects", "10", "--signatures", "1000"]),
 }
 
 
@@ -156,7 +159,29 @@ def rows_of(name: str, output: str) -> list[Row]:
         ]
     if name == "cli_startup":
         return cli_rows(figures("cli ", output), figures("cli-cpu ", output))
+    if name == "auth_cost":
+        return auth_rows(figures("auth ", output))
     return []
+
+
+def auth_rows(f: dict[str, float]) -> list[Row]:
+    """SASL/SCRAM with ACLs against plaintext, and the decision's signature: no targets, the
+    README says what they cost."""
+    if not f:
+        return []
+    return [
+        Row("produce-to-consume hop p50, SASL + ACLs", "", "plaintext broker",
+            f"{f['hop_ratio']:.2f}x", "", None),
+        Row("request-reply p50, SASL + ACLs", "", "plaintext broker", f"{f['p50_ratio']:.2f}x",
+            "", None),
+        Row("request-reply p50 (64 concurrent), SASL + ACLs", "", "plaintext broker",
+            f"{f['c64_p50_ratio']:.2f}x", "", None),
+        Row("new connection, SASL/SCRAM", f"{f['connect_sasl_ms']:.1f} ms",
+            f"plaintext {f['connect_plain_ms']:.1f} ms",
+            f"{f['connect_sasl_ms'] / f['connect_plain_ms']:.2f}x", "", None),
+        Row("Ed25519 decision sign / verify", f"{f['sign_us']:.0f} / {f['verify_us']:.0f} us",
+            "", "", "", None),
+    ]  # fmt: skip
 
 
 CLI_CPU_TARGET_MS = 500.0  # what still feels instant at a prompt
