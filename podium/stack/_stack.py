@@ -7,6 +7,7 @@ import contextlib
 import fcntl
 import os
 import secrets
+import time
 from collections.abc import Callable, Coroutine, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager
@@ -155,6 +156,14 @@ def _grant_agents(kafka: KafkaProcess, agents: Sequence[str]) -> None:
     }
     _run(upsert_scram_users(admin, passwords))
     _run(create_acls(admin, [b for agent in agents for b in _agent_bindings(agent)]))
+    # The controller has the credentials; the broker learns them from the metadata log a moment
+    # later. Return once each user can log in, so that `podium actor AGENT` can follow at once.
+    deadline = time.monotonic() + 60
+    for user in passwords:
+        while not _kafka.metadata_ok(credentials.client_settings(kafka.bootstrap, user)):
+            if time.monotonic() > deadline:
+                raise StackError(f"the broker did not accept {user}'s new credentials in 60 s")
+            time.sleep(0.2)
 
 
 def grant_agent_users(agents: Sequence[str]) -> list[str]:
