@@ -45,7 +45,7 @@ from policy_latency import RawRequester, measure, pct, raw_replier, report  # be
 
 from podium.core.settings import KafkaSettings, load_settings
 from podium.stack import StackSettings
-from podium.stack._kafka import _server_properties, ensure_jars, java_binary
+from podium.stack._kafka import ensure_jars, java_binary, server_properties
 from podium.stack.credentials import ADMIN_USER, CONTROLLER_USER, SASL_MECHANISM
 from policy_service.keys import generate, parse_signing_key, parse_verify_keys
 from policy_service.signing import request_digest, sign_decision, verify_decision
@@ -64,8 +64,8 @@ def free_port() -> int:
 def plaintext_properties(data: Path, port: int, controller: int) -> str:
     """The stack broker's settings without SASL and the authorizer: its own listeners, then the
     stack's lines from `log.dirs` on (storage and topic settings)."""
-    stack = _server_properties(
-        StackSettings(kafka_port=port, kafka_controller_port=controller), data, PASSWORDS
+    stack = server_properties(
+        port=port, controller_port=controller, data=data, passwords=PASSWORDS
     ).split("\n")
     shared = next(i for i, line in enumerate(stack) if line.startswith("log.dirs="))
     return "\n".join(
@@ -92,11 +92,10 @@ def launch_broker(home: Path, *, secure: bool) -> tuple[subprocess.Popen[bytes],
     stack = load_settings(StackSettings)
     java, libs = java_binary(), ensure_jars(stack)
     port, controller = free_port(), free_port()
-    settings = StackSettings(kafka_port=port, kafka_controller_port=controller)
     properties = home / "server.properties"
     data = home / "data"
     text = (
-        _server_properties(settings, data, PASSWORDS)
+        server_properties(port=port, controller_port=controller, data=data, passwords=PASSWORDS)
         if secure
         else plaintext_properties(data, port, controller)
     )

@@ -112,12 +112,22 @@ def _copy_dependencies(
     )
 
 
-def _server_properties(settings: StackSettings, data: Path, passwords: dict[str, str]) -> str:
+def server_properties(
+    *,
+    port: int,
+    controller_port: int,
+    data: Path,
+    passwords: dict[str, str],
+    bind: str = "127.0.0.1",
+    host: str = "127.0.0.1",
+) -> str:
     """SASL/SCRAM-SHA-512 on the client listener, SASL/PLAIN on the controller's (a PLAINTEXT
     controller listener would make `User:ANONYMOUS` a super user), the standard authorizer,
-    and no access where no ACL grants it. The first line changes with any password, so that
-    new credentials mean new storage (the SCRAM users are written when it is formatted)."""
-    port, cport = settings.kafka_port, settings.kafka_controller_port
+    and no access where no ACL grants it; listening on `bind`, reached as `host`. The first line
+    changes with any password, so that new credentials mean new storage (the SCRAM users are
+    written when it is formatted). The local stack's broker, and compose.yaml's
+    (`podium stack broker-config`)."""
+    cport = controller_port
     admin, ctl = credentials.ADMIN_USER, credentials.CONTROLLER_USER
     scram = (
         "org.apache.kafka.common.security.scram.ScramLoginModule required "
@@ -132,10 +142,9 @@ def _server_properties(settings: StackSettings, data: Path, passwords: dict[str,
             f"# credentials {credentials.fingerprint(passwords)}",
             "process.roles=broker,controller",
             "node.id=1",
-            f"controller.quorum.bootstrap.servers=127.0.0.1:{cport}",
-            f"listeners=SASL_PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{cport}",
-            f"advertised.listeners=SASL_PLAINTEXT://127.0.0.1:{port},"
-            f"CONTROLLER://127.0.0.1:{cport}",
+            f"controller.quorum.bootstrap.servers={host}:{cport}",
+            f"listeners=SASL_PLAINTEXT://{bind}:{port},CONTROLLER://{bind}:{cport}",
+            f"advertised.listeners=SASL_PLAINTEXT://{host}:{port},CONTROLLER://{host}:{cport}",
             "controller.listener.names=CONTROLLER",
             "inter.broker.listener.name=SASL_PLAINTEXT",
             "listener.security.protocol.map=SASL_PLAINTEXT:SASL_PLAINTEXT,"
@@ -195,7 +204,12 @@ def start(settings: StackSettings) -> KafkaProcess:
     home.mkdir(parents=True, exist_ok=True)
     properties = home / "server.properties"
     passwords = credentials.ensure_kafka_credentials()
-    text = _server_properties(settings, data, passwords)
+    text = server_properties(
+        port=settings.kafka_port,
+        controller_port=settings.kafka_controller_port,
+        data=data,
+        passwords=passwords,
+    )
     if properties.exists() and properties.read_text() != text and data.exists():
         # The quorum's address and the SCRAM users are written into the formatted storage:
         # new ports or credentials, new storage.
