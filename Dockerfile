@@ -1,5 +1,5 @@
 # The image of every Podium service: `podium dispatcher`, `podium policy`, `podium ledger`,
-# `podium actor <agent>` (see compose.yaml).
+# `podium actor <agent>`, `podium scheduler` (see compose.yaml).
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -15,6 +15,7 @@ COPY manifests ./manifests
 COPY actors ./actors
 COPY policy_service ./policy_service
 COPY ledger ./ledger
+COPY scheduler ./scheduler
 RUN pip install . && useradd --system --uid 10001 podium
 
 USER podium

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -80,6 +81,11 @@ def test_dockerfile_builds_the_podium_image() -> None:
     assert dockerfile.startswith("#") and "FROM python:3.11-slim" in dockerfile
     assert "pip install ." in dockerfile
     assert 'ENTRYPOINT ["podium"]' in dockerfile
+    # every package the project installs is copied into the image before `pip install .`
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    packages = project["tool"]["setuptools"]["packages"]["find"]["include"]
+    for package in (name.rstrip("*") for name in packages):
+        assert f"COPY {package} ./{package}\n" in dockerfile, f"the image lacks {package}"
 
 
 def test_only_the_actors_and_the_ledger_hold_the_sealing_key(services: dict[str, Any]) -> None:
