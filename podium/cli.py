@@ -18,6 +18,7 @@ import typer
 from rich.markup import escape
 
 from podium.commands import (
+    acls,
     audit,
     controls,
     get,
@@ -40,7 +41,7 @@ app = typer.Typer(
 )
 
 # The order of `podium --help`: manifests, tasks, services, the stack.
-for module in (manifests, get, run, ledger, policy, controls, audit, services, stack):
+for module in (manifests, get, run, ledger, policy, controls, audit, services, acls, stack):
     module.register(app)
 
 
