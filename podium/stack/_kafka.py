@@ -114,9 +114,9 @@ def _copy_dependencies(
 
 def server_properties(
     *,
-    port: int,
-    controller_port: int,
-    data: Path,
+    port: int | str,
+    controller_port: int | str,
+    data: Path | str,
     passwords: dict[str, str],
     bind: str = "127.0.0.1",
     host: str = "127.0.0.1",
@@ -126,7 +126,7 @@ def server_properties(
     and no access where no ACL grants it; listening on `bind`, reached as `host`. The first line
     changes with any password, so that new credentials mean new storage (the SCRAM users are
     written when it is formatted). The local stack's broker, and compose.yaml's
-    (`podium stack broker-config`)."""
+    (`podium.stack.compose_broker`, which passes shell variables for the values)."""
     cport = controller_port
     admin, ctl = credentials.ADMIN_USER, credentials.CONTROLLER_USER
     scram = (

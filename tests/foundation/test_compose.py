@@ -10,6 +10,8 @@ from typing import Any
 import pytest
 from ruamel.yaml import YAML
 
+from podium.stack.compose_broker import role_password_variables
+
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE_AGENTS = ("researcher", "analyst", "writer")
 
@@ -33,7 +35,6 @@ def test_images_are_pinned_and_infrastructure_has_healthchecks(services: dict[st
     assert re.fullmatch(r"postgres:15\.\d+", services["postgres"]["image"])
     for name in ("kafka", "postgres"):
         assert services[name]["healthcheck"]["test"], name
-    assert "controller" in services["kafka"]["environment"]["KAFKA_PROCESS_ROLES"]
 
 
 @pytest.mark.parametrize(
@@ -42,6 +43,7 @@ def test_images_are_pinned_and_infrastructure_has_healthchecks(services: dict[st
         ("dispatcher", ["dispatcher"]),
         ("policy", ["policy"]),
         ("ledger", ["ledger"]),
+        ("scheduler", ["scheduler"]),
         *[(f"actor-{a}", ["actor", a]) for a in EXAMPLE_AGENTS],
     ],
 )
@@ -65,8 +67,16 @@ def test_role_services_run_podium_with_settings_and_wait_for_health(
         assert "PODIUM_APPROVER_SIGNING_KEY" not in env, "actors never hold an approver key"
         assert env["PODIUM_POLICY_VERIFY_KEYS"].startswith("${PODIUM_POLICY_VERIFY_KEYS:?")
         assert "PODIUM_POLICY_SIGNING_KEY" not in env, "only the policy service holds the key"
-    for dependency in ("kafka", "postgres"):
-        assert spec["depends_on"][dependency]["condition"] == "service_healthy"
+    assert spec["depends_on"]["postgres"]["condition"] == "service_healthy"
+    # the ACLs are applied before any service connects
+    assert spec["depends_on"]["kafka-acls"]["condition"] == "service_completed_successfully"
+    # each role authenticates as its own principal, with a password that has no default
+    role = "actor" if service.startswith("actor-") else service
+    assert env["PODIUM_KAFKA_SECURITY_PROTOCOL"] == "SASL_PLAINTEXT"
+    assert env["PODIUM_KAFKA_SASL_MECHANISM"] == "SCRAM-SHA-512"
+    assert env["PODIUM_KAFKA_SASL_USERNAME"] == f"podium-{role}"
+    variable = role_password_variables()[role]  # type: ignore[index]
+    assert env["PODIUM_KAFKA_SASL_PASSWORD"].startswith("${" + variable + ":?")
 
 
 def test_decision_keys_have_no_default() -> None:
@@ -100,3 +110,22 @@ def test_only_the_actors_and_the_ledger_hold_the_sealing_key(services: dict[str,
             assert "python -m manifests.sealing" in env[variable]
         for other in set(holders.values()) - {variable}:
             assert other not in env, name
+
+
+def test_kafka_runs_the_generated_sasl_broker_and_acls_are_applied_first(
+    services: dict[str, Any],
+) -> None:
+    kafka = services["kafka"]
+    assert kafka["entrypoint"] == ["/bin/bash", "/podium/kafka-start.sh"]
+    assert "./deploy/kafka-start.sh:/podium/kafka-start.sh:ro" in kafka["volumes"]
+    script = (ROOT / "deploy" / "kafka-start.sh").read_text()
+    needed = set(re.findall(r"\(password (PODIUM_KAFKA_\w+_PASSWORD)\)", script))
+    assert len(needed) == 9
+    for variable in needed:
+        assert kafka["environment"][variable].startswith("${" + variable + ":?"), variable
+    assert "--command-config /tmp/podium-kafka/admin.properties" in kafka["healthcheck"]["test"][1]
+    acls = services["kafka-acls"]
+    assert acls["command"] == ["acls", "apply"]
+    assert acls["environment"]["PODIUM_KAFKA_SASL_USERNAME"] == "podium-admin"
+    assert acls["depends_on"]["kafka"]["condition"] == "service_healthy"
+    assert "PLAINTEXT://" not in (ROOT / "compose.yaml").read_text()
