@@ -13,7 +13,7 @@ import msgspec
 from actors.providers import make_provider
 from actors.providers.base import ModelProvider
 from manifests.catalog import Catalog
-from manifests.models import ModelEndpoint, Secret
+from manifests.models import DEFAULT_MAX_STEPS, ModelEndpoint, Secret
 from topics.routing import RouteNode
 
 ProviderFactory = Callable[[ModelEndpoint, Secret | None], ModelProvider]
@@ -43,7 +43,7 @@ class AgentProfile:
     tools: Sequence[str] = ()
     delegates: Sequence[str] = ()
     outcomes: Sequence[str] = ()
-    max_steps: int = 8
+    max_steps: int = DEFAULT_MAX_STEPS
     timeout_s: float = 60.0
     max_output_tokens: int = 1024
     model_attempts: int = 3

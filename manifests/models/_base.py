@@ -17,7 +17,8 @@ API_VERSIONS = ("orloj.dev/v1", "podium.dev/v1")
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$"
 """A resource name: usable in a topic name (`podium.agent.<name>`)."""
 
-DEFAULT_MAX_STEPS = 8
+DEFAULT_MAX_STEPS = 10
+"""As in Orloj v0.3: an agent without `limits.max_steps` gets 10 model turns."""
 DEFAULT_TIMEOUT_S = 120.0
 
 Name = Annotated[str, Field(pattern=NAME_PATTERN)]

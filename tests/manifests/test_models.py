@@ -68,7 +68,7 @@ def test_agent_spellings_and_defaults(tmp_path: Path) -> None:
     a, b = catalog.agents["a"], catalog.agents["b"]
     assert isinstance(a, Agent)
     assert a.spec.tools == []
-    assert (a.spec.limits.max_steps, a.spec.limits.timeout_s) == (8, 120.0)
+    assert (a.spec.limits.max_steps, a.spec.limits.timeout_s) == (10, 120.0)
     assert (b.spec.limits.max_steps, b.spec.limits.timeout_s) == (3, 120.0)
     assert b.spec.tools == ["web-search"]
     endpoint, model = catalog.model_for("a")
