@@ -14,6 +14,7 @@ from manifests._yaml import line_of
 from manifests.builtins import BUILTIN_TOOLS, RESERVED_TOOL_NAMES
 from manifests.errors import ManifestError, suggest
 from manifests.models import (
+    BEDROCK_KEYS,
     Agent,
     AgentPolicy,
     AgentRole,
@@ -203,12 +204,12 @@ def check(
                     ref(item, path, "Secret", tool_auth.secret_name, set(secrets))
         elif isinstance(res, ModelEndpoint) and res.spec.auth is not None:
             endpoint_auth = res.spec.auth
-            secret_ref(
-                item,
-                ("spec", "auth", "secretRef"),
-                endpoint_auth.secret_name,
-                endpoint_auth.secret_key,
-            )
+            # bedrock reads the AWS keys of its Secret, the others its one key
+            keys = BEDROCK_KEYS if res.spec.provider == "bedrock" else [endpoint_auth.secret_key]
+            for key in keys:
+                secret_ref(item, ("spec", "auth", "secretRef"), endpoint_auth.secret_name, key)
+                if endpoint_auth.secret_name not in secrets:
+                    break  # reported once
         elif isinstance(res, Task):
             ref(item, ("spec", "system"), "AgentSystem", res.spec.system, systems)
         elif isinstance(res, TaskSchedule | TaskWebhook):

@@ -24,6 +24,23 @@ def check_options(
     return dict(options)
 
 
+NUMERIC_OPTIONS = frozenset({"temperature", "top_p", "top_k", "seed", "max_tokens", "num_ctx"})
+"""Options that are numbers; Orloj writes every option as a string (`max_tokens: "1024"`)."""
+
+
+def number(value: Any) -> Any:
+    """A numeric option as a number: `"0.2"` -> 0.2, `"1024"` -> 1024; anything else as it is
+    (the vendor names what it refuses)."""
+    if isinstance(value, str):
+        text = value.strip()
+        for kind in (int, float):
+            try:
+                return kind(text)
+            except ValueError:
+                continue
+    return value
+
+
 def request_params(
     params: dict[str, Any],
     options: Mapping[str, Any],
@@ -33,7 +50,7 @@ def request_params(
     """Add an endpoint's `options` (the provider's request options, `extra_headers`,
     `extra_body`) and the call's timeout to the SDK parameters."""
     for option in request_options & options.keys():
-        params[option] = options[option]
+        params[option] = number(options[option]) if option in NUMERIC_OPTIONS else options[option]
     for passthrough in ("extra_headers", "extra_body"):
         if passthrough in options:
             params[passthrough] = dict(options[passthrough])

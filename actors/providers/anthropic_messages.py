@@ -27,8 +27,18 @@ DEFAULT_MAX_TOKENS = 4096
 """`max_tokens` is required by the Messages API; used when the request and options name none."""
 
 SUPPORTED_OPTIONS = frozenset(
-    {"temperature", "top_p", "top_k", "stop_sequences", "max_tokens", "extra_headers", "extra_body"}
+    {
+        "temperature",
+        "top_p",
+        "top_k",
+        "stop_sequences",
+        "max_tokens",
+        "anthropic_version",
+        "extra_headers",
+        "extra_body",
+    }
 )
+"""`anthropic_version` (Orloj's) is sent as the `anthropic-version` header."""
 _REQUEST_OPTIONS = frozenset({"temperature", "top_p", "top_k", "stop_sequences"})
 
 
@@ -58,8 +68,12 @@ class AnthropicProvider:
     def _get_client(self) -> anthropic.AsyncAnthropic:
         if self._client is None:
             self._key = self._api_key.value()
+            version = str(self._options.get("anthropic_version", "")).strip()
             self._client = anthropic.AsyncAnthropic(
-                api_key=self._key, base_url=self._base_url, max_retries=0
+                api_key=self._key,
+                base_url=self._base_url,
+                max_retries=0,
+                default_headers={"anthropic-version": version} if version else None,
             )
         return self._client
 
@@ -71,9 +85,7 @@ class AnthropicProvider:
                 "anthropic: no model named by the agent and no default_model on the endpoint",
                 provider=self.name,
             )
-        max_tokens = request.max_output_tokens or int(
-            self._options.get("max_tokens", DEFAULT_MAX_TOKENS)
-        )
+        max_tokens = _max_tokens(self._options.get("max_tokens"), request.max_output_tokens)
         system, messages = to_anthropic_messages(request.messages, request.outcomes)
         params: dict[str, Any] = {"model": model, "max_tokens": max_tokens, "messages": messages}
         if system:
@@ -87,6 +99,10 @@ class AnthropicProvider:
                 }
                 for tool in request.tools
             ]
+        if request.output_schema is not None:
+            params["output_config"] = {
+                "format": {"type": "json_schema", "schema": request.output_schema}
+            }
         return request_params(params, self._options, _REQUEST_OPTIONS, request.timeout_s)
 
     async def complete(self, request: ModelRequest) -> ModelReply:
@@ -130,6 +146,19 @@ class AnthropicProvider:
         if self._client is not None:
             await self._client.close()
             self._client = None
+
+
+def _max_tokens(option: Any, cap: int | None) -> int:
+    """The endpoint's `max_tokens`, within the actor's cap on output tokens (the lower wins)."""
+    if option is None:
+        return cap or DEFAULT_MAX_TOKENS
+    try:
+        chosen = int(str(option).strip())
+    except ValueError:
+        raise PermanentModelError(
+            f"anthropic: options.max_tokens {option!r} is not a whole number", provider="anthropic"
+        ) from None
+    return min(chosen, cap) if cap else chosen
 
 
 def to_anthropic_messages(

@@ -53,6 +53,9 @@ class ModelRequest(Struct, frozen=True, kw_only=True):
     outcomes: list[str] = []
     """Allowed outcome labels; the provider asks the model to pick one when non-empty."""
     max_output_tokens: int | None = None
+    output_schema: dict[str, Any] | None = None
+    """A JSON Schema (an object) the final answer must match: the vendor's structured output
+    where it has one (`Agent.spec.execution.output_schema`)."""
     timeout_s: float = 60.0
     call_number: int = 0
     """0-based count of this agent's earlier model calls in this task (mock scripts use it)."""

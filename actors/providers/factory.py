@@ -8,16 +8,27 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from pydantic import ValidationError
 
 from actors.providers.anthropic_messages import AnthropicProvider
+from actors.providers.azure_openai import AzureOpenAIProvider
 from actors.providers.base import ModelProvider
+from actors.providers.bedrock import AwsKeys, BedrockProvider
 from actors.providers.endpoint import Endpoint, check_secret_env
 from actors.providers.errors import PermanentModelError
 from actors.providers.keys import ApiKey, EnvKey, NoKey, SealedKey
 from actors.providers.mock import MockProvider
+from actors.providers.ollama import OllamaProvider
 from actors.providers.openai_chat import OpenAIChatProvider
 from actors.settings import DEFAULT_ALLOWED_SECRET_ENV
-from manifests.models import MockOptions, Secret
+from manifests.models import BEDROCK_KEYS, MockOptions, Secret
 
-PROVIDERS = ("openai", "anthropic", "openai-compatible", "mock")
+PROVIDERS = (
+    "openai",
+    "anthropic",
+    "azure-openai",
+    "ollama",
+    "openai-compatible",
+    "bedrock",
+    "mock",
+)
 
 
 def make_provider(
@@ -89,6 +100,58 @@ def make_provider(
             options=options,
             where=where,
         )
+    if spec.provider == "azure-openai":
+        if not base_url:
+            raise PermanentModelError(
+                f"{where}: provider azure-openai needs spec.base_url "
+                "(https://<resource>.openai.azure.com)"
+            )
+        return AzureOpenAIProvider(
+            base_url=base_url,
+            api_key=key("AZURE_OPENAI_API_KEY"),
+            default_model=spec.default_model,
+            options=options,
+            where=where,
+        )
+    if spec.provider == "ollama":
+        return OllamaProvider(
+            base_url=base_url,
+            api_key=key(None),
+            default_model=spec.default_model,
+            options=options,
+            where=where,
+        )
+    if spec.provider == "bedrock":
+        return BedrockProvider(
+            keys=_aws_keys(endpoint, secret, sealing_key, where),
+            base_url=base_url,
+            default_model=spec.default_model,
+            options=options,
+            where=where,
+        )
     raise PermanentModelError(
         f"{where}: unknown provider {spec.provider!r}; use one of {', '.join(PROVIDERS)}"
     )
+
+
+def _aws_keys(
+    endpoint: Endpoint, secret: Secret | None, sealing_key: X25519PrivateKey | None, where: str
+) -> AwsKeys:
+    """The Secret's `access_key_id`, `secret_access_key` and (when it has one) `session_token`."""
+    auth = endpoint.spec.auth
+    if auth is None:
+        raise PermanentModelError(
+            f"{where}: provider bedrock needs auth.secretRef naming a Secret with "
+            f"{' and '.join(BEDROCK_KEYS)}",
+            provider="bedrock",
+        )
+    name = auth.secret_ref.strip()
+
+    def sealed(key: str) -> SealedKey:
+        return SealedKey("bedrock", where, f"{name}:{key}", secret, sealing_key)
+
+    held: set[str] = set()
+    if secret is not None:
+        held = {*secret.spec.sealed_data, *secret.spec.data, *secret.spec.string_data}
+    token = sealed("session_token") if "session_token" in held else None
+    return AwsKeys(sealed(BEDROCK_KEYS[0]), sealed(BEDROCK_KEYS[1]), token)

@@ -12,8 +12,9 @@
 
 A scripted tool call gets the id `call_<call_number>_<index>`. A scripted reply without tool calls
 and without an outcome, when outcomes are required, takes the first allowed outcome. An agent
-without a script gets `<agent>: <digest of the last user message>`, the first allowed outcome when
-outcomes are required, and never a tool call. Usage is counted in whitespace-separated words:
+without a script gets `<agent>: <digest of the last user message>` (with an `output_schema`, a
+JSON object of that schema whose strings are that text), the first allowed outcome when outcomes
+are required, and never a tool call. Usage is counted in whitespace-separated words:
 every message of the prompt in, the reply (content and tool-call arguments) out.
 """
 
@@ -22,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping
+from typing import Any
 
 from actors.providers.base import ChatMessage, ModelReply, ModelRequest, ToolCall, Usage
 from actors.providers.keys import ApiKey
@@ -64,6 +66,35 @@ def digest(text: str) -> str:
     return f"{head} [{fingerprint}]" if head else f"(empty input) [{fingerprint}]"
 
 
+def instance_of(schema: Mapping[str, Any], text: str) -> Any:
+    """A value of a JSON Schema: its `const`, first `enum` value, or `default`; else by `type`
+    (required properties of an object, strings as `text`, numbers 0, booleans false)."""
+    for key in ("const", "default"):
+        if key in schema:
+            return schema[key]
+    if schema.get("enum"):
+        return schema["enum"][0]
+    kind = schema.get("type")
+    if isinstance(kind, list):
+        kind = next((k for k in kind if k != "null"), "null")
+    if kind == "object" or "properties" in schema:
+        properties = schema.get("properties", {})
+        return {
+            name: instance_of(properties.get(name, {}), text)
+            for name in schema.get("required", list(properties))
+        }
+    if kind == "array":
+        count = int(schema.get("minItems", 0))
+        return [instance_of(schema.get("items", {}), text) for _ in range(count)]
+    if kind in ("integer", "number"):
+        return schema.get("minimum", 0)
+    if kind == "boolean":
+        return False
+    if kind == "null":
+        return None
+    return text
+
+
 class MockProvider:
     """Implements `ModelProvider` without a network."""
 
@@ -98,6 +129,8 @@ class MockProvider:
         else:
             calls = []
             content = f"{request.agent}: {digest(_last_user_text(request.messages))}"
+            if request.output_schema is not None:
+                content = json.dumps(instance_of(request.output_schema, content))
             outcome = request.outcomes[0] if request.outcomes else None
         output_words = count_words(content) + sum(
             count_words(json.dumps(c.arguments, sort_keys=True)) + 1 for c in calls

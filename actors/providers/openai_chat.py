@@ -1,4 +1,5 @@
-"""The `openai` and `openai-compatible` providers: Chat Completions through the `openai` SDK.
+"""The `openai` and `openai-compatible` providers: Chat Completions through the `openai` SDK
+(`azure-openai` is a subclass, `actors.providers.azure_openai`).
 
 SDK retries are off (`max_retries=0`); `podium.core.retry.retry_transient` is the one retrying
 layer."""
@@ -43,22 +44,24 @@ class OpenAIChatProvider:
         default_model: str | None = None,
         options: Mapping[str, Any] | None = None,
         where: str = "ModelEndpoint",
+        supported: frozenset[str] = SUPPORTED_OPTIONS,
     ) -> None:
         self.name = name
         self._base_url = base_url
         self._api_key = api_key or EnvKey(name, "OPENAI_API_KEY")
         self._key = ""
         self._default_model = default_model
-        self._options = check_options(options or {}, SUPPORTED_OPTIONS, where=where, provider=name)
+        self._options = check_options(options or {}, supported, where=where, provider=name)
         self._client: openai.AsyncOpenAI | None = None
 
     def _get_client(self) -> openai.AsyncOpenAI:
         if self._client is None:
             self._key = self._api_key.value()
-            self._client = openai.AsyncOpenAI(
-                api_key=self._key, base_url=self._base_url, max_retries=0
-            )
+            self._client = self._make_client(self._key)
         return self._client
+
+    def _make_client(self, key: str) -> openai.AsyncOpenAI:
+        return openai.AsyncOpenAI(api_key=key, base_url=self._base_url, max_retries=0)
 
     def build_params(self, request: ModelRequest) -> dict[str, Any]:
         """The keyword arguments of `chat.completions.create` for a request."""
@@ -85,8 +88,15 @@ class OpenAIChatProvider:
                 for tool in request.tools
             ]
         if request.max_output_tokens is not None:
-            key = "max_completion_tokens" if self.name == "openai" else "max_tokens"
+            key = "max_tokens" if self.name == "openai-compatible" else "max_completion_tokens"
             params[key] = request.max_output_tokens
+        if request.output_schema is not None:
+            # Not `strict`: strict mode refuses most hand-written schemas (it wants every
+            # property required and additionalProperties false); the loop validates the answer.
+            params["response_format"] = {
+                "type": "json_schema",
+                "json_schema": {"name": "output", "schema": request.output_schema},
+            }
         return request_params(params, self._options, _REQUEST_OPTIONS, request.timeout_s)
 
     async def complete(self, request: ModelRequest) -> ModelReply:

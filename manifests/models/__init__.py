@@ -24,6 +24,7 @@ from manifests.models.agents import (
     ModelSelector,
 )
 from manifests.models.endpoints import (
+    BEDROCK_KEYS,
     EndpointAuth,
     MockOptions,
     MockReply,
@@ -124,6 +125,7 @@ KINDS: dict[str, type[ResourceBase]] = {
 
 __all__ = [
     "API_VERSIONS",
+    "BEDROCK_KEYS",
     "DEFAULT_MAX_STEPS",
     "DEFAULT_SECRET_KEY",
     "DEFAULT_TIMEOUT_S",

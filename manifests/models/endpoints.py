@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import Field, ValidationError, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
 from manifests.models._base import (
     ResourceBase,
@@ -72,14 +72,36 @@ class EndpointAuth(_Model):
         return parse_secret_ref(self.secret_ref)[2]
 
 
+PROVIDER_ALIASES = {
+    "azure_openai": "azure-openai",
+    "azure": "azure-openai",
+    "openai_compatible": "openai-compatible",
+}
+"""Orloj's other spellings of a provider (its registry's aliases), read as the canonical name."""
+
+BEDROCK_KEYS = ("access_key_id", "secret_access_key")
+"""The keys of the Secret a `bedrock` endpoint names (and `session_token`, optionally)."""
+
+
 class ModelEndpointSpec(_Model):
-    provider: Literal["openai", "anthropic", "openai-compatible", "mock"]
+    provider: Literal[
+        "openai", "anthropic", "azure-openai", "ollama", "openai-compatible", "bedrock", "mock"
+    ] = "openai"
     base_url: str | None = Field(default=None, min_length=1)
     api_key_env: str | None = Field(default=None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
     default_model: str | None = Field(default=None, min_length=1)
     options: dict[str, Any] = {}
     pricing: Pricing | None = None
     auth: EndpointAuth | None = None
+
+    @field_validator("provider", mode="before")
+    @classmethod
+    def _canonical_provider(cls, value: object) -> object:
+        """As in Orloj: trimmed, lowercase, and an alias read as its provider."""
+        if isinstance(value, str):
+            name = value.strip().lower()
+            return PROVIDER_ALIASES.get(name, name)
+        return value
 
     @model_validator(mode="after")
     def _by_provider(self) -> ModelEndpointSpec:
@@ -89,6 +111,24 @@ class ModelEndpointSpec(_Model):
             )
         if self.provider == "openai-compatible" and not self.base_url:
             raise ValueError("provider openai-compatible needs `base_url`")
+        if self.provider == "azure-openai" and not self.base_url:
+            raise ValueError(
+                "provider azure-openai needs `base_url` (https://<resource>.openai.azure.com)"
+            )
+        if self.provider == "bedrock":
+            if not str(self.options.get("region", "")).strip():
+                raise ValueError("provider bedrock needs `options.region` (e.g. us-east-1)")
+            if self.auth is None:
+                raise ValueError(
+                    "provider bedrock signs with AWS credentials: name a Secret with "
+                    f"{' and '.join(BEDROCK_KEYS)} in `auth.secretRef` (not `api_key_env`)"
+                )
+            if ":" in self.auth.secret_ref.split("/")[-1]:
+                raise ValueError(
+                    "provider bedrock reads the Secret's keys "
+                    f"{', '.join(BEDROCK_KEYS)} (and session_token): `auth.secretRef` names "
+                    "the Secret without `:key`"
+                )
         if self.provider == "mock":
             try:
                 self.mock_options()

@@ -30,10 +30,12 @@ PriceSource = Literal["endpoint", "genai-prices", "unknown"]
 PROVIDER_IDS: dict[str, str | None] = {
     "openai": "openai",
     "anthropic": "anthropic",
+    "azure-openai": "azure",
+    "bedrock": "aws",
     "openai-compatible": None,
 }
 """Our provider names -> genai-prices provider ids; None: match by model name across providers.
-Providers absent here (`mock`) are priced by their endpoint only."""
+Providers absent here (`mock`, `ollama`: local models) are priced by their endpoint only."""
 
 _MILLION = Decimal(1_000_000)
 

@@ -297,7 +297,7 @@ spec:
 """,
         6,
         "ModelEndpoint/other: spec.provider: 'antropic' is not one of openai, anthropic, "
-        "openai-compatible, mock; did you mean 'anthropic'?",
+        "azure-openai, ollama, openai-compatible, bedrock, mock; did you mean 'anthropic'?",
     ),
     (
         "missing-model",
@@ -472,8 +472,8 @@ def test_cascading_references_are_not_reported(tmp_path: Path) -> None:
     file.write_text(text)
     result = load_paths([file])
     assert [e.message for e in result.errors] == [
-        "spec.provider: 'openal' is not one of openai, anthropic, openai-compatible, mock; "
-        "did you mean 'openai'?"
+        "spec.provider: 'openal' is not one of openai, anthropic, azure-openai, ollama, "
+        "openai-compatible, bedrock, mock; did you mean 'openai'?"
     ]
 
 
