@@ -5,6 +5,7 @@ deadline (the agent's timeout or the task's deadline, whichever comes first)."""
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from typing import Any
 
 from actors.delegation import delegate_tool_spec
@@ -71,8 +72,9 @@ class StepRun:
     def timed_out(self) -> StepTimeout:
         return StepTimeout(f"{self.profile.name}: {self.deadline_reason}")
 
-    def tool_specs(self) -> list[ToolSpec]:
-        specs = [self.tools.spec_for(name) for name in self.profile.tools]
+    def tool_specs(self, tools: Sequence[str]) -> list[ToolSpec]:
+        """The specs of `tools` (those offered this turn) and, for a supervisor, `delegate`."""
+        specs = [self.tools.spec_for(name) for name in tools]
         if self.profile.delegates:
             specs.append(delegate_tool_spec(self.profile.delegates))
         return specs

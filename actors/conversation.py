@@ -10,6 +10,7 @@ from typing import Any
 
 import msgspec
 
+from actors.execution import call_key
 from actors.profile import AgentProfile
 from actors.providers.base import ChatMessage, ToolCall
 from podium.core.errors import PermanentError
@@ -24,6 +25,14 @@ class Conversation:
     pending: list[ToolCall] = field(default_factory=list)
     turns: int = 0
     call_index: int = 0
+    succeeded: list[str] = field(default_factory=list)
+    """The tools that succeeded in this step, in order (`execution` rules read them)."""
+    results: dict[str, str] = field(default_factory=dict)
+    """The result of each successful call, by `actors.execution.call_key`."""
+
+    def record_success(self, call: ToolCall, content: str) -> None:
+        self.succeeded.append(call.name)
+        self.results[call_key(call)] = content
 
     def dump(self) -> dict[str, Any]:
         return {
@@ -31,6 +40,8 @@ class Conversation:
             "pending": msgspec.to_builtins(self.pending),
             "turns": self.turns,
             "call_index": self.call_index,
+            "succeeded": list(self.succeeded),
+            "results": dict(self.results),
         }
 
     @classmethod
@@ -41,6 +52,8 @@ class Conversation:
                 pending=msgspec.convert(state.get("pending", []), list[ToolCall]),
                 turns=int(state.get("turns", 0)),
                 call_index=int(state.get("call_index", 0)),
+                succeeded=msgspec.convert(state.get("succeeded", []), list[str]),
+                results=msgspec.convert(state.get("results", {}), dict[str, str]),
             )
         except (msgspec.ValidationError, TypeError, ValueError) as exc:
             raise PermanentError(f"the parked conversation cannot be restored: {exc}") from None

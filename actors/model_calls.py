@@ -8,6 +8,7 @@ import time
 
 from actors._step_run import StepRun, call_usage
 from actors.conversation import Conversation, estimate_tokens
+from actors.execution import offered
 from actors.profile import ModelChoice
 from actors.providers.base import ModelReply, ModelRequest
 from actors.providers.errors import PermanentModelError, TransientModelError
@@ -20,7 +21,7 @@ from topics.messages import Action, DecisionKind, ModelCalledData
 
 async def model_call(run: StepRun, conv: Conversation) -> ModelReply:
     profile = run.profile
-    tools = run.tool_specs()
+    tools = run.tool_specs(offered(profile.execution, profile.tools, conv.succeeded))
     estimate = estimate_tokens(conv.messages, profile.max_output_tokens)
     errors: list[str] = []
     call_number = run.model_calls
@@ -48,6 +49,7 @@ async def model_call(run: StepRun, conv: Conversation) -> ModelReply:
             tools=tools,
             outcomes=list(profile.outcomes),
             max_output_tokens=profile.max_output_tokens,
+            output_schema=profile.execution.output_schema,
             timeout_s=max(0.1, run.remaining()),
             call_number=call_number,
         )

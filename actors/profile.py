@@ -5,7 +5,7 @@ workers it may delegate to and the outcomes it may return."""
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import msgspec
@@ -13,7 +13,7 @@ import msgspec
 from actors.providers import make_provider
 from actors.providers.base import ModelProvider
 from manifests.catalog import Catalog
-from manifests.models import DEFAULT_MAX_STEPS, ModelEndpoint, Secret
+from manifests.models import DEFAULT_MAX_STEPS, AgentExecution, ModelEndpoint, Secret
 from topics.routing import RouteNode
 
 ProviderFactory = Callable[[ModelEndpoint, Secret | None], ModelProvider]
@@ -48,6 +48,8 @@ class AgentProfile:
     max_output_tokens: int = 1024
     model_attempts: int = 3
     model_backoff_s: float = 0.5
+    execution: AgentExecution = field(default_factory=AgentExecution)
+    """The agent's `execution` rules (`actors.execution`)."""
 
 
 def system_prompt(agent: str, prompt: str, description: str) -> str:
@@ -116,4 +118,5 @@ class Profiles:
             max_steps=agent.spec.limits.max_steps,
             timeout_s=float(agent.spec.limits.timeout_s),
             max_output_tokens=self._max_output_tokens,
+            execution=agent.spec.execution,
         )

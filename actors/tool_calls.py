@@ -159,6 +159,8 @@ async def _execute(
         agent=run.profile.name,
     )
     conv.messages.append(tool_message(call, result.content))
+    if result.ok:
+        conv.record_success(call, result.content)
 
 
 async def _denied(

@@ -19,6 +19,7 @@ from manifests.models._base import (
 )
 from manifests.models.agents import (
     Agent,
+    AgentExecution,
     AgentLimits,
     AgentSpec,
     ModelSelector,
@@ -132,6 +133,7 @@ __all__ = [
     "KINDS",
     "NAME_PATTERN",
     "Agent",
+    "AgentExecution",
     "AgentLimits",
     "AgentPolicy",
     "AgentPolicySpec",

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import re
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import SchemaError
 from pydantic import Field, field_validator, model_validator
 
 from manifests.models._base import (
@@ -33,6 +35,89 @@ class AgentLimits(_Model):
     _timeout = field_validator("timeout_s", mode="before")(parse_duration)
 
 
+def _unique(values: list[str], *, fold: bool) -> list[str]:
+    """Trimmed, blanks dropped, duplicates dropped (case-insensitive when `fold`), as Orloj."""
+    seen: set[str] = set()
+    out: list[str] = []
+    for value in values:
+        value = value.strip()
+        key = value.lower() if fold else value
+        if value and key not in seen:
+            seen.add(key)
+            out.append(value)
+    return out
+
+
+class AgentExecution(_Model):
+    """Orloj's `execution`: how the loop treats tool calls and when the agent is done.
+    `output_schema` is Podium's own (Orloj v0.3 has none)."""
+
+    profile: Literal["dynamic", "contract"] = "dynamic"
+    tool_sequence: list[str] = []
+    """The tools a `contract` agent must call (as a set: any order) before it is done."""
+    required_output_markers: list[str] = []
+    duplicate_tool_call_policy: Literal["short_circuit", "deny"] = "short_circuit"
+    on_contract_violation: Literal["observe", "non_retryable_error"] = "non_retryable_error"
+    tool_use_behavior: Literal["run_llm_again", "stop_on_first_tool"] = "run_llm_again"
+    output_schema: dict[str, Any] | None = None
+    """A JSON Schema (an object) the final answer must match; sent as the vendor's structured
+    output where it has one."""
+
+    @field_validator(
+        "profile",
+        "duplicate_tool_call_policy",
+        "on_contract_violation",
+        "tool_use_behavior",
+        mode="before",
+    )
+    @classmethod
+    def _lowercase(cls, value: object) -> object:
+        return value.strip().lower() if isinstance(value, str) else value
+
+    @field_validator("required_output_markers", mode="before")
+    @classmethod
+    def _colon_markers(cls, value: object) -> object:
+        """`- AUTH_PATH:` is YAML for {AUTH_PATH: null}; Orloj's parser reads the line as the
+        marker "AUTH_PATH:", and so does this."""
+        if not isinstance(value, list):
+            return value
+        return [
+            f"{next(iter(item))}:"
+            if isinstance(item, dict) and len(item) == 1 and next(iter(item.values())) is None
+            else item
+            for item in value
+        ]
+
+    @field_validator("tool_sequence")
+    @classmethod
+    def _tools(cls, value: list[str]) -> list[str]:
+        return _unique(value, fold=True)
+
+    @field_validator("required_output_markers")
+    @classmethod
+    def _markers(cls, value: list[str]) -> list[str]:
+        return _unique(value, fold=False)
+
+    @field_validator("output_schema")
+    @classmethod
+    def _schema(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        if value is None:
+            return None
+        try:
+            Draft202012Validator.check_schema(value)
+        except SchemaError as exc:
+            raise ValueError(f"not a valid JSON Schema: {exc.message}") from None
+        if value.get("type") != "object":
+            raise ValueError("must describe a JSON object (`type: object`), as vendors require")
+        return value
+
+    @model_validator(mode="after")
+    def _contract(self) -> AgentExecution:
+        if self.profile == "contract" and not self.tool_sequence:
+            raise ValueError("`tool_sequence` is required when `profile` is contract")
+        return self
+
+
 class AgentSpec(_Model):
     description: str = ""
     prompt: str = ""
@@ -42,6 +127,7 @@ class AgentSpec(_Model):
     tools: list[str] = []
     roles: list[Name] = []
     limits: AgentLimits = AgentLimits()
+    execution: AgentExecution = AgentExecution()
 
     @field_validator("tools", mode="before")
     @classmethod

@@ -22,9 +22,13 @@ from topics.messages.events import Event, EventType, P, Payload, event, event_id
 from topics.messages.ledger_anchors import LedgerAnchor
 from topics.messages.manifest_records import ManifestRecord
 from topics.messages.payloads import (
+    CONTRACT_VIOLATION,
+    CONTRACT_WARNING,
     PAYLOAD_TYPES,
     ApprovalDecidedData,
     ApprovalRequestedData,
+    ContractEventData,
+    ContractEventKind,
     ControlChangedData,
     MessageDeadLetteredData,
     ModelCalledData,
@@ -72,6 +76,8 @@ PUBLIC_MESSAGES: tuple[type[Message], ...] = (
 """The messages that have a checked-in JSON Schema (`topics/schemas/<name>.json`)."""
 
 __all__ = [
+    "CONTRACT_VIOLATION",
+    "CONTRACT_WARNING",
     "CONTROL_KINDS",
     "PAYLOAD_TYPES",
     "PUBLIC_MESSAGES",
@@ -86,6 +92,8 @@ __all__ = [
     "ApprovalResume",
     "ApprovalVerdict",
     "AuthorizationRequest",
+    "ContractEventData",
+    "ContractEventKind",
     "Control",
     "ControlChangedData",
     "ControlState",

@@ -36,6 +36,7 @@ class EventType(enum.StrEnum):
     CONTROL_PAUSED = "control.paused"
     CONTROL_RESUMED = "control.resumed"
     CONTROL_THROTTLED = "control.throttled"
+    AGENT_CONTRACT = "agent.contract"
 
 
 class Event(Message, frozen=True, kw_only=True):

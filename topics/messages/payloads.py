@@ -158,6 +158,25 @@ class ControlChangedData(Payload, frozen=True, kw_only=True):
     offset: Annotated[int, Meta(description="The control's position on `podium.controls`.")] = 0
 
 
+ContractEventKind = Literal["violation", "warning"]
+CONTRACT_VIOLATION: ContractEventKind = "violation"
+CONTRACT_WARNING: ContractEventKind = "warning"
+
+
+class ContractEventData(Payload, frozen=True, kw_only=True):
+    """An agent's `execution` contract was violated (Orloj's `agent_contract_violation`), or
+    finished with its output markers missing (`contract_warning`)."""
+
+    event_type: ClassVar[EventType] = EventType.AGENT_CONTRACT
+    kind: ContractEventKind
+    message: str
+    turn: Annotated[int, Meta(ge=0, description="Model turns of the step so far.")] = 0
+    profile: str = "dynamic"
+    on_contract_violation: Annotated[
+        str, Meta(description="observe: the step went on; non_retryable_error: it failed.")
+    ] = "non_retryable_error"
+
+
 PAYLOAD_TYPES: dict[str, type[Payload]] = {
     str(cls.event_type): cls
     for cls in (
@@ -175,6 +194,7 @@ PAYLOAD_TYPES: dict[str, type[Payload]] = {
         TaskFailedData,
         MessageDeadLetteredData,
         ControlChangedData,
+        ContractEventData,
     )
 }
 for _approval in (EventType.APPROVAL_DENIED, EventType.APPROVAL_EXPIRED):
