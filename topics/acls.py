@@ -31,6 +31,18 @@ ROLES: tuple[Role, ...] = (
 agent role (`podium dev`, a process serving several agents); an actor serving one agent may have
 a principal of its own instead (`agent_actor_bindings`)."""
 
+
+def role_user(role: Role) -> str:
+    """The user name of a role's principal where the operator has not chosen another: the local
+    stack's and compose.yaml's (`User:podium-<role>`)."""
+    return f"podium-{role}"
+
+
+def agent_user(agent: str) -> str:
+    """The user name of the principal of the actors serving only `agent`: podium-actor-<agent>."""
+    return f"podium-actor-{agent}"
+
+
 ResourceType = Literal["TOPIC", "GROUP", "TRANSACTIONAL_ID"]
 PatternType = Literal["LITERAL", "PREFIXED"]
 Operation = Literal["READ", "WRITE", "CREATE", "DESCRIBE", "DESCRIBE_CONFIGS"]

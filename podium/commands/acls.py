@@ -44,8 +44,7 @@ Principal = Annotated[
 
 
 def _bindings(targets: list[str], prefix: str, principal: str | None) -> list[AclBinding]:
-    from podium.stack import credentials
-    from topics.acls import ROLES, acl_bindings, agent_actor_bindings
+    from topics.acls import ROLES, acl_bindings, agent_actor_bindings, agent_user, role_user
     from topics.names import TopicNames
 
     if principal is not None and len(targets) != 1:
@@ -55,10 +54,10 @@ def _bindings(targets: list[str], prefix: str, principal: str | None) -> list[Ac
     for target in targets:
         if target.startswith("agent/"):
             agent = target.removeprefix("agent/")
-            who = principal or f"User:{credentials.agent_username(agent)}"
+            who = principal or f"User:{agent_user(agent)}"
             found += agent_actor_bindings(agent, names, who)
         elif target in ROLES:
-            who = principal or f"User:{credentials.kafka_username(target)}"
+            who = principal or f"User:{role_user(target)}"
             found += acl_bindings(target, names, who)
         else:
             raise ValueError(

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from podium.core.settings import KafkaSettings
 from podium.stack.state import stack_dir
-from topics.acls import ROLES, Role
+from topics.acls import ROLES, Role, agent_user, role_user
 
 ADMIN_USER = "podium-admin"
 """The broker's own principal (inter-broker traffic) and the stack's admin: the only super user
@@ -29,15 +29,15 @@ SASL_MECHANISM = "SCRAM-SHA-512"
 
 
 def kafka_username(role: Role) -> str:
-    return f"podium-{role}"
+    return role_user(role)
 
 
-AGENT_USER_HEAD = "podium-actor-"
+AGENT_USER_HEAD = agent_user("")
 
 
 def agent_username(agent: str) -> str:
     """The principal of the actors serving only `agent` (`podium stack agent-users`)."""
-    return f"{AGENT_USER_HEAD}{agent}"
+    return agent_user(agent)
 
 
 def agents_with_users() -> list[str]:
