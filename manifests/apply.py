@@ -27,9 +27,10 @@ from manifests._topic import ROUTING_KIND, ManifestLog, Records, log_rejection, 
 from manifests.catalog import Catalog
 from manifests.errors import ManifestError
 from manifests.loader import Located, build, parse_files
-from manifests.models import Secret
+from manifests.models import Secret, Task
 from manifests.screening import Screened, screen
 from manifests.sealing import sealed_document
+from manifests.task_checks import task_notes
 from podium.core.settings import KafkaSettings
 from topics.codec import encode, headers_for
 from topics.kafka import ensure_topics, make_producer
@@ -56,6 +57,8 @@ class ApplyReport:
     unchanged: list[str] = field(default_factory=list)
     created_topics: list[str] = field(default_factory=list)
     errors: list[ManifestError] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    """What the applied Tasks ask that Podium does not do (`manifests.task_checks`)."""
 
     @property
     def ok(self) -> bool:
@@ -168,6 +171,8 @@ async def apply_paths(
     if records:
         await publish(kafka, names, records)
     report.changed = {record_key(r.kind, r.name): r.generation for r in records}
+    tasks = {i.resource.name for i in applied if isinstance(i.resource, Task)}
+    report.notes = task_notes(catalog, only=tasks)
     return report
 
 

@@ -28,6 +28,7 @@ from manifests.models import (
     Tool,
     ToolPermission,
 )
+from manifests.task_checks import trigger_errors
 
 if TYPE_CHECKING:
     from manifests.loader import Located
@@ -222,6 +223,7 @@ def check(
                     hook_auth.secret_name,
                     hook_auth.secret_key,
                 )
+    errors += trigger_errors(unique)
     return errors
 
 

@@ -14,7 +14,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from podium.core.settings import KafkaSettings
 from topics.codec import MalformedMessage, decode
 from topics.kafka import make_consumer
-from topics.messages import AnyResult, TaskCompleted, utcnow
+from topics.messages import AnyResult, TaskCompleted, TaskFailed, utcnow
 from topics.tables import partitions_of
 
 log = logging.getLogger(__name__)
@@ -26,12 +26,18 @@ class EndedTasks:
         self._topic = topic
         self._keep = timedelta(seconds=keep_s)
         self._ended: dict[str, tuple[str, datetime]] = {}
+        self._errors: dict[str, str] = {}
         self._consumer: AIOKafkaConsumer | None = None
         self._tps: list[TopicPartition] = []
 
     def status(self, task_id: str) -> tuple[str, datetime] | None:
         """(succeeded | failed, when) once the task has a result."""
         return self._ended.get(task_id)
+
+    def outcome(self, task_id: str) -> tuple[str, datetime, str] | None:
+        """(succeeded | failed, when, the error) once the task has a result."""
+        ended = self._ended.get(task_id)
+        return None if ended is None else (*ended, self._errors.get(task_id, ""))
 
     async def start(self) -> None:
         """Position every partition at `keep_s` ago and read up to the end."""
@@ -69,9 +75,12 @@ class EndedTasks:
                     continue  # not ours to judge: the ledger dead-letters it
                 status = "succeeded" if isinstance(result, TaskCompleted) else "failed"
                 self._ended[result.task_id] = (status, result.finished_at)
+                if isinstance(result, TaskFailed):
+                    self._errors[result.task_id] = result.error
         cutoff = utcnow() - self._keep
         if len(self._ended) > 10_000:
             self._ended = {k: v for k, v in self._ended.items() if v[1] >= cutoff}
+            self._errors = {k: v for k, v in self._errors.items() if k in self._ended}
 
     async def stop(self) -> None:
         if self._consumer is not None:

@@ -10,6 +10,11 @@ schedule/<name>`) and the schedule's new state. A crash before the commit leaves
 next owner fires the same slot under the same task id; a commit whose outcome was lost is
 re-sent with that id, and the dispatcher drops the duplicate submission. Slots due while no
 replica ran fire on takeover when they are within the schedule's `starting_deadline_seconds`.
+
+Applied Tasks of mode run are run the same way (`scheduler.runs`): each has a state record,
+`task:<name>`, written in the transaction of each attempt it submits, so a Task is submitted
+once however often it is applied, and retried as its `retry` says. At each tick the work due is
+submitted by priority: the high Tasks (and schedules of high templates) first, then normal, low.
 """
 
 from __future__ import annotations
@@ -27,9 +32,10 @@ from aiokafka.abc import ConsumerRebalanceListener
 from aiokafka.errors import KafkaError, ProducerFenced
 
 from manifests.catalog import Catalog
-from manifests.models import TaskSchedule
+from manifests.models import Task, TaskSchedule
 from podium.core.settings import KafkaSettings
 from scheduler._results import EndedTasks
+from scheduler.runs import RunState, decide, decode_runs, request_for, state_key, work_order
 from scheduler.settings import SchedulerSettings
 from scheduler.slots import Cron, plan, task_id_for
 from scheduler.state import (
@@ -63,6 +69,7 @@ class CatalogSource(Protocol):
 class _Owned:
     producer: AIOKafkaProducer
     states: dict[str, ScheduleState]
+    runs: dict[str, RunState]
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     fenced: bool = False
 
@@ -165,8 +172,10 @@ class SchedulerService:
             # InitProducerId: the previous owner's open transaction is aborted, its producer
             # fenced; what it committed is readable below.
             await producer.start()
-            states = await self._restore(tp)
-            self._owned[tp.partition] = _Owned(producer=producer, states=states)
+            latest = await read_latest(self._kafka, tp.topic, partitions=[tp.partition])
+            self._owned[tp.partition] = _Owned(
+                producer=producer, states=decode_states(latest), runs=decode_runs(latest)
+            )
             if self._consumer is not None:
                 self._consumer.pause(tp)
         if assigned:
@@ -181,22 +190,77 @@ class SchedulerService:
                 with contextlib.suppress(Exception):
                     await owned.producer.stop()
 
-    async def _restore(self, tp: TopicPartition) -> dict[str, ScheduleState]:
-        return decode_states(await read_latest(self._kafka, tp.topic, partitions=[tp.partition]))
-
     # -- evaluation -----------------------------------------------------------------------------
 
     async def tick(self) -> None:
         catalog = self._catalog.catalog
         now = self._clock()
-        for name, schedule in catalog.schedules.items():
-            owned = self._owned.get(partition_of(name, self._partitions))
+        for key, item in work_order(catalog):
+            owned = self._owned.get(partition_of(key, self._partitions))
             if owned is None or owned.fenced:
                 continue
             async with owned.lock:
-                if self._owned.get(partition_of(name, self._partitions)) is not owned:
+                if self._owned.get(partition_of(key, self._partitions)) is not owned:
                     continue
-                await self._evaluate(owned, schedule, catalog, now)
+                if isinstance(item, Task):
+                    await self._run(owned, item, now)
+                else:
+                    await self._evaluate(owned, item, catalog, now)
+
+    async def _run(self, owned: _Owned, task: Task, now: datetime) -> None:
+        """One step of an applied Task: submit an attempt, or record how one ended."""
+        timeout_s = self._settings.task_timeout_s
+        step = decide(
+            task, owned.runs.get(task.name), now=now, ended=self._ended.outcome, timeout_s=timeout_s
+        )
+        if step.state is None:
+            return
+        requests = (
+            [] if step.submit is None else [request_for(task, step.submit, timeout_s=timeout_s)]
+        )
+        key = state_key(task.name)
+        if not await self._commit(owned, key, step.state.encode(), requests):
+            return
+        owned.runs[task.name] = step.state
+        for request in requests:
+            log.info(
+                "task %s: submitted attempt %s as task %s",
+                task.name,
+                request.labels.get("orloj.dev/task-attempt"),
+                request.task_id,
+            )
+        for note in step.notes:
+            log.info("task %s: %s", task.name, note)
+        if step.state.done:
+            log.info("task %s: %s", task.name, step.state.phase)
+
+    async def _commit(
+        self, owned: _Owned, key: str, state: bytes, requests: list[TaskRequested]
+    ) -> bool:
+        """The tasks submitted and the new state of `key`, in one transaction."""
+        partition = partition_of(key, self._partitions)
+        try:
+            async with owned.producer.transaction():
+                for request in requests:
+                    await owned.producer.send(
+                        self._names.tasks,
+                        key=request.task_id.encode(),
+                        value=encode(request),
+                        headers=headers_for(request),
+                    )
+                await owned.producer.send(
+                    self._topic, key=key.encode(), value=state, partition=partition
+                )
+        except ProducerFenced:
+            log.warning(
+                "state partition %d has a newer owner; this replica stops firing it", partition
+            )
+            owned.fenced = True
+            return False
+        except KafkaError as exc:
+            log.warning("%s: the transaction failed (%s); retried next tick", key, exc)
+            return False
+        return True
 
     async def _evaluate(
         self, owned: _Owned, schedule: TaskSchedule, catalog: Catalog, now: datetime
@@ -249,27 +313,7 @@ class SchedulerService:
             succeeded=state.succeeded,
             failed=state.failed,
         )
-        partition = partition_of(name, self._partitions)
-        try:
-            async with owned.producer.transaction():
-                for request in requests:
-                    await owned.producer.send(
-                        self._names.tasks,
-                        key=request.task_id.encode(),
-                        value=encode(request),
-                        headers=headers_for(request),
-                    )
-                await owned.producer.send(
-                    self._topic, key=name.encode(), value=new.encode(), partition=partition
-                )
-        except ProducerFenced:
-            log.warning(
-                "state partition %d has a newer owner; this replica stops firing it", partition
-            )
-            owned.fenced = True
-            return
-        except KafkaError as exc:
-            log.warning("schedule %s: the transaction failed (%s); retried next tick", name, exc)
+        if not await self._commit(owned, name, new.encode(), requests):
             return
         owned.states[name] = new
         for skip in decided.skip:

@@ -63,6 +63,8 @@ def decode_states(latest: dict[str, bytes]) -> dict[str, ScheduleState]:
     and left out (the scheduler then treats its schedule as new)."""
     states: dict[str, ScheduleState] = {}
     for key, value in latest.items():
+        if key.startswith("task:"):
+            continue  # an applied Task's runs (`scheduler.runs`)
         try:
             states[key] = ScheduleState.decode(value)
         except ValueError:

@@ -1,6 +1,8 @@
-"""`Task` (as a template) and `TaskSchedule`: work started by a trigger instead of a caller.
+"""`Task` and `TaskSchedule`: work started by applying it, or by a trigger.
 
-A `Task` of `mode: template` is the task a `TaskSchedule` starts on each cron slot (Orloj's
+A `Task` of `mode: run` (Orloj's default) runs once when applied: the scheduler submits it and
+re-runs a failed attempt as its `retry` says (`scheduler/runs.py`). A `Task` of `mode: template`
+is the task a `TaskSchedule` starts on each cron slot (Orloj's
 format: `task_ref`, a 5-field `schedule`, `time_zone`, `suspend`, `starting_deadline_seconds`,
 `concurrency_policy`, history limits). A 6-field schedule whose first field is the second is
 accepted too (`*/10 * * * * *`), for schedules finer than a minute.
@@ -20,11 +22,23 @@ SCHEDULE_NAME_MAX = 178
 characters."""
 
 
+PRIORITIES = ("high", "normal", "low")
+"""Orloj's `priority`, in the order the scheduler submits the Tasks due at one tick."""
+
+TASK_NAME_MAX = 185
+"""A run Task's later attempts are tasks `<name>:attempt-<n>` (a task id has at most 200)."""
+
+
 class TaskRetry(_Model):
     max_attempts: int = Field(default=1, ge=1, le=100)
     backoff: float = Field(default=0.0, ge=0, le=7 * 86400)
 
     _backoff = field_validator("backoff", mode="before")(parse_duration)
+
+    @field_validator("max_attempts", mode="before")
+    @classmethod
+    def _unset(cls, value: object) -> object:
+        return 1 if value == 0 else value  # Orloj reads 0 as "not set"
 
 
 class MessageRetry(_Model):
@@ -38,38 +52,85 @@ class MessageRetry(_Model):
 
 
 class TaskRequirements(_Model):
+    """Orloj's worker placement. Podium has no workers: what it cannot honour is refused
+    (another region, a GPU) or, for `model`, reported by `podium validate`."""
+
     region: str = ""
     gpu: bool = False
     model: str = ""
+
+    @field_validator("region")
+    @classmethod
+    def _one_region(cls, value: str) -> str:
+        if value.strip() not in ("", "default"):
+            raise ValueError(
+                f"region {value!r}: Podium places tasks in no region (its services are one "
+                "deployment); leave it out or write `default`"
+            )
+        return value.strip()
+
+    @field_validator("gpu")
+    @classmethod
+    def _no_gpu(cls, value: bool) -> bool:
+        if value:
+            raise ValueError(
+                "gpu: true cannot be honoured: Podium runs no model itself (its endpoints do), "
+                "so it has no GPU worker to place the task on"
+            )
+        return value
 
 
 class TaskSpec(_Model):
     system: Name
     mode: Literal["run", "template"] = "run"
     input: dict[str, str] = {}
-    priority: str = "normal"
+    priority: Literal["high", "normal", "low"] = "normal"
     max_turns: int = Field(default=0, ge=0)
     retry: TaskRetry = TaskRetry()
     message_retry: MessageRetry = MessageRetry()
     requirements: TaskRequirements = TaskRequirements()
 
-    @field_validator("mode")
+    @field_validator("mode", mode="before")
     @classmethod
-    def _templates_only(cls, value: str) -> str:
-        if value == "run":
-            raise ValueError(
-                "a Task of mode run cannot be applied yet: start it with `podium run SYSTEM "
-                "--input ...`, or set `mode: template` for a TaskSchedule to start it"
-            )
+    def _mode(cls, value: object) -> object:
+        return (value.strip().lower() or "run") if isinstance(value, str) else value
+
+    @field_validator("priority", mode="before")
+    @classmethod
+    def _priority(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = value.strip().lower() or "normal"
+            if value not in PRIORITIES:
+                raise ValueError(
+                    f"priority {value!r}: Podium orders submissions by high, normal or low "
+                    "and cannot honour another value"
+                )
         return value
+
+    @property
+    def retry_delays(self) -> list[float]:
+        """Seconds before each attempt after the first (Orloj: backoff doubled per attempt, at
+        most 24 h)."""
+        base = self.retry.backoff
+        return [min(base * 2 ** min(n, 10), 86400.0) for n in range(self.retry.max_attempts - 1)]
 
 
 class Task(ResourceBase):
-    """A task template (`mode: template`): what a TaskSchedule starts on each slot."""
+    """A Task: `mode: run` (the default) runs once when applied, `mode: template` is what a
+    TaskSchedule or a TaskWebhook starts."""
 
     kind_name: ClassVar[str] = "Task"
     kind: Literal["Task"]
     spec: TaskSpec
+
+    @model_validator(mode="after")
+    def _short_name(self) -> Task:
+        if self.spec.mode == "run" and len(self.metadata.name) > TASK_NAME_MAX:
+            raise ValueError(
+                f"a Task of mode run has a name of at most {TASK_NAME_MAX} characters (its "
+                "attempts' task ids add up to 15)"
+            )
+        return self
 
 
 def cron_fields(expression: str) -> list[str]:

@@ -42,6 +42,14 @@ def report_errors(errors: Sequence[ManifestError]) -> None:
     err_console.print(f"[red]{len(errors)} {noun}[/red]", highlight=False)
 
 
+def report_notes(catalog: Catalog) -> None:
+    """What the manifests ask that Podium does not do (`manifests.task_checks`)."""
+    from manifests.task_checks import task_notes
+
+    for note in task_notes(catalog):
+        err_console.print(f"note: {escape(note)}", soft_wrap=True, highlight=False)
+
+
 def validate_command(files: Files) -> None:
     """Check manifests: fields, references and graphs. Exit code 1 on any problem."""
     from manifests.loader import load_paths
@@ -57,6 +65,7 @@ def validate_command(files: Files) -> None:
         kinds[resource.kind_name] = kinds.get(resource.kind_name, 0) + 1
     summary = ", ".join(f"{n} {kind}" for kind, n in sorted(kinds.items()))
     console.print(f"valid: {summary or 'no resources'}", highlight=False)
+    report_notes(catalog)
 
 
 def compiled(catalog: Catalog) -> dict[str, Any]:
@@ -138,6 +147,8 @@ def apply_command(files: Files, output: Output = OutputFormat.TABLE) -> None:
         report_errors(report.errors)
         err_console.print("nothing was applied", highlight=False)
         raise typer.Exit(EXIT_INVALID)
+    for note in report.notes:
+        err_console.print(f"note: {escape(note)}", soft_wrap=True, highlight=False)
     value = {
         "changed": report.changed,
         "unchanged": report.unchanged,

@@ -112,13 +112,15 @@ def test_seconds_field_and_allow(tmp_path: Path) -> None:
     assert _load(tmp_path, spec + "  concurrency_policy: allow\n") == []
 
 
-def test_a_run_task_is_refused_with_the_way_to_run_it(tmp_path: Path) -> None:
+def test_a_schedule_of_a_run_task_is_refused(tmp_path: Path) -> None:
     template = TEMPLATE.replace("mode: template", "mode: run")
     errors = _load(
         tmp_path, '  task_ref: weekly-report-template\n  schedule: "0 2 * * *"\n', template
     )
-    assert errors[0].startswith("schedule.yaml:6: Task/weekly-report-template: spec.mode: a Task")
-    assert "podium run" in errors[0]
+    assert errors == [
+        "schedule.yaml:16: TaskSchedule/nightly: Task/weekly-report-template is of mode run (it "
+        "runs once, when applied): a TaskSchedule starts a Task of `mode: template`"
+    ]
 
 
 def test_template_names_an_applied_system(tmp_path: Path) -> None:
