@@ -28,6 +28,7 @@ from podium.commands import (
     run,
     services,
     stack,
+    tasks,
 )
 from podium.core.errors import PodiumError
 from podium.output import err_console
@@ -41,7 +42,7 @@ app = typer.Typer(
 )
 
 # The order of `podium --help`: manifests, tasks, services, the stack.
-for module in (manifests, get, run, ledger, policy, controls, audit, services, acls, stack):
+for module in (manifests, get, tasks, run, ledger, policy, controls, audit, services, acls, stack):
     module.register(app)
 
 

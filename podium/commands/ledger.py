@@ -1,4 +1,5 @@
-"""`podium ledger`, and the commands that read the ledger's HTTP API: logs, spend, trace, get task.
+"""`podium ledger`, and the commands that read the ledger's HTTP API: logs, spend, trace
+(`get task(s)` are in `podium.commands.tasks`).
 
 The commands that work on the ledger's database directly (`audit`, `token`) are in
 `podium.commands.audit`.
@@ -14,7 +15,6 @@ import typer
 from rich.tree import Tree
 
 from podium.commands import SERVICES, TASKS
-from podium.commands.get import get_app
 from podium.output import OutputFormat, OutputOption, console, emit
 
 if TYPE_CHECKING:
@@ -211,45 +211,8 @@ def _clock(value: str) -> str:
     return _parse(value).strftime("%H:%M:%S.%f")[:-3]
 
 
-def get_task_command(
-    task_id: str,
-    output_only: Annotated[bool, typer.Option("--output", help="Print only the output.")] = False,
-    output: OutputOption = OutputFormat.TABLE,
-) -> None:
-    """One task from the ledger: status, times, tokens, cost (and output)."""
-    with _ledger_client() as client:
-        task = client.get(f"/v1/tasks/{task_id}")
-    if output_only:
-        typer.echo(task.get("output") or "")
-        return
-    emit(task, output)
-
-
-def get_tasks_command(
-    system: Annotated[str | None, typer.Option(help="Only this system.")] = None,
-    status: Annotated[str | None, typer.Option(help="requested, running, succeeded, failed")] = (
-        None
-    ),
-    since: Annotated[str | None, typer.Option(help="RFC 3339 time, or 24h / 7d back")] = None,
-    limit: Annotated[int, typer.Option(help="How many, newest first.")] = 50,
-    output: OutputOption = OutputFormat.TABLE,
-) -> None:
-    """Tasks in the ledger, newest first."""
-    with _ledger_client() as client:
-        page = client.get("/v1/tasks", system=system, status=status, since=since, limit=limit)
-    items = page["items"]
-    emit(
-        items,
-        output,
-        rows=items,
-        columns=["task_id", "system", "status", "created_at", "total_tokens", "cost_usd"],
-    )
-
-
 def register(app: typer.Typer) -> None:
     app.command("ledger", rich_help_panel=SERVICES)(ledger_command)
     app.command("logs", rich_help_panel=TASKS)(logs_command)
     app.command("spend", rich_help_panel=TASKS)(spend_command)
     app.command("trace", rich_help_panel=TASKS)(trace_command)
-    get_app.command("task")(get_task_command)
-    get_app.command("tasks")(get_tasks_command)
