@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+import re
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import httpx
@@ -70,6 +71,23 @@ def parse_arguments(raw: str | None) -> dict[str, Any]:
     if isinstance(value, dict):
         return value
     return {"_invalid_json": raw}
+
+
+_WIRE_UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
+
+
+def wire_name(name: str) -> str:
+    """A tool's name as the vendors accept it (`^[A-Za-z0-9_-]+$`): `memory.read` is sent as
+    `memory_read`."""
+    return _WIRE_UNSAFE.sub("_", name)
+
+
+def from_wire(name: str, tools: Iterable[Any]) -> str:
+    """The name of the offered tool (`tools`: ToolSpecs) that `name` came back as."""
+    for tool in tools:
+        if wire_name(tool.name) == name:
+            return str(tool.name)
+    return name
 
 
 def object_schema(parameters: Mapping[str, Any]) -> dict[str, Any]:

@@ -14,9 +14,11 @@ import anthropic
 
 from actors.providers._translate import (
     check_options,
+    from_wire,
     object_schema,
     request_params,
     translate_sdk_error,
+    wire_name,
 )
 from actors.providers.base import ChatMessage, ModelReply, ModelRequest, ToolCall, Usage
 from actors.providers.errors import PermanentModelError
@@ -93,7 +95,7 @@ class AnthropicProvider:
         if request.tools:
             params["tools"] = [
                 {
-                    "name": tool.name,
+                    "name": wire_name(tool.name),
                     "description": tool.description,
                     "input_schema": object_schema(tool.parameters),
                 }
@@ -128,7 +130,8 @@ class AnthropicProvider:
                 texts.append(block.text)
             elif block.type == "tool_use":
                 arguments = block.input if isinstance(block.input, dict) else {}
-                calls.append(ToolCall(id=block.id, name=block.name, arguments=dict(arguments)))
+                name = from_wire(block.name, request.tools)
+                calls.append(ToolCall(id=block.id, name=name, arguments=dict(arguments)))
         content, outcome = split_outcome("".join(texts), request.outcomes)
         raw = response.usage
         cache_read = raw.cache_read_input_tokens or 0
@@ -187,7 +190,7 @@ def to_anthropic_messages(
             role = "assistant"
             blocks = [{"type": "text", "text": message.content}] if message.content else []
             blocks.extend(
-                {"type": "tool_use", "id": c.id, "name": c.name, "input": c.arguments}
+                {"type": "tool_use", "id": c.id, "name": wire_name(c.name), "input": c.arguments}
                 for c in message.tool_calls
             )
         else:

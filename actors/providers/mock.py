@@ -10,6 +10,9 @@
       critic:
         - {content: "Needs sources.", outcome: revise}
 
+A scripted `content` may hold `{tool_results}`, replaced by what the tools answered the calls of
+the previous reply (one line each), so that a script shows what a tool returned.
+
 A scripted tool call gets the id `call_<call_number>_<index>`. A scripted reply without tool calls
 and without an outcome, when outcomes are required, takes the first allowed outcome. An agent
 without a script gets `<agent>: <digest of the last user message>` (with an `output_schema`, a
@@ -54,6 +57,20 @@ def _last_user_text(messages: list[ChatMessage]) -> str:
         if message.content.strip():
             return message.content
     return ""
+
+
+TOOL_RESULTS = "{tool_results}"
+
+
+def _tool_results(messages: list[ChatMessage]) -> str:
+    """The tool messages after the last assistant message, one line each."""
+    found: list[str] = []
+    for message in reversed(messages):
+        if message.role == "assistant":
+            break
+        if message.role == "tool":
+            found.append(message.content)
+    return "\n".join(reversed(found))
 
 
 def digest(text: str) -> str:
@@ -123,6 +140,8 @@ class MockProvider:
                 for i, c in enumerate(scripted.tool_calls)
             ]
             content = scripted.content
+            if TOOL_RESULTS in content:
+                content = content.replace(TOOL_RESULTS, _tool_results(request.messages))
             outcome = scripted.outcome
             if outcome is None and not calls and request.outcomes:
                 outcome = request.outcomes[0]

@@ -14,10 +14,12 @@ import openai
 
 from actors.providers._translate import (
     check_options,
+    from_wire,
     object_schema,
     parse_arguments,
     request_params,
     translate_sdk_error,
+    wire_name,
 )
 from actors.providers.base import ChatMessage, ModelReply, ModelRequest, ToolCall, Usage
 from actors.providers.errors import PermanentModelError
@@ -80,7 +82,7 @@ class OpenAIChatProvider:
                 {
                     "type": "function",
                     "function": {
-                        "name": tool.name,
+                        "name": wire_name(tool.name),
                         "description": tool.description,
                         "parameters": object_schema(tool.parameters),
                     },
@@ -121,7 +123,7 @@ class OpenAIChatProvider:
         calls = [
             ToolCall(
                 id=call.id,
-                name=call.function.name,
+                name=from_wire(call.function.name, request.tools),
                 arguments=parse_arguments(call.function.arguments),
             )
             for call in (message.tool_calls or [])
@@ -167,7 +169,10 @@ def to_openai_messages(messages: list[ChatMessage], outcomes: list[str]) -> list
                     {
                         "id": call.id,
                         "type": "function",
-                        "function": {"name": call.name, "arguments": json.dumps(call.arguments)},
+                        "function": {
+                            "name": wire_name(call.name),
+                            "arguments": json.dumps(call.arguments),
+                        },
                     }
                     for call in message.tool_calls
                 ]
