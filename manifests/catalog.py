@@ -16,6 +16,7 @@ from manifests.models import (
     AgentRole,
     AgentSystem,
     McpServer,
+    Memory,
     ModelEndpoint,
     Resource,
     Secret,
@@ -46,6 +47,7 @@ class Catalog:
     roles: Mapping[str, AgentRole]
     tool_permissions: Mapping[str, ToolPermission]
     mcp_servers: Mapping[str, McpServer]
+    memories: Mapping[str, Memory]
     tasks: Mapping[str, Task]
     schedules: Mapping[str, TaskSchedule]
     secrets: Mapping[str, Secret]
@@ -68,6 +70,7 @@ class Catalog:
             roles=_by_name(items, AgentRole),
             tool_permissions=_by_name(items, ToolPermission),
             mcp_servers=_by_name(items, McpServer),
+            memories=_by_name(items, Memory),
             tasks=_by_name(items, Task),
             schedules=_by_name(items, TaskSchedule),
             secrets=_by_name(items, Secret),
@@ -87,6 +90,7 @@ class Catalog:
             self.endpoints,
             self.tools,
             self.mcp_servers,
+            self.memories,
             self.agents,
             self.systems,
             self.policies,
@@ -139,6 +143,13 @@ class Catalog:
         secret is not applied)."""
         auth = tool.spec.auth
         return self.secrets.get(auth.secret_name) if auth is not None else None
+
+    def memory_of(self, agent_name: str) -> Memory | None:
+        """The Memory an agent's `memory.ref` names (None: none, or not applied)."""
+        agent = self.agents.get(agent_name)
+        if agent is None or agent.spec.memory is None:
+            return None
+        return self.memories.get(agent.spec.memory.ref)
 
     def policies_for(self, system: str, agent: str) -> list[AgentPolicy]:
         return [p for p in self.policies.values() if p.applies_to(system, agent)]

@@ -6,7 +6,7 @@ A tool exists when a `Tool` manifest, a built-in of the runtime (`web-search`, `
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING
 
 from manifests._graph import analyse
@@ -15,11 +15,13 @@ from manifests.builtins import BUILTIN_TOOLS, RESERVED_TOOL_NAMES
 from manifests.errors import ManifestError, suggest
 from manifests.models import (
     BEDROCK_KEYS,
+    MEMORY_TOOLS,
     Agent,
     AgentPolicy,
     AgentRole,
     AgentSystem,
     McpServer,
+    Memory,
     ModelEndpoint,
     Secret,
     Task,
@@ -29,6 +31,9 @@ from manifests.models import (
     ToolPermission,
 )
 from manifests.task_checks import trigger_errors
+
+EMBEDDING_PROVIDERS = frozenset({"openai", "openai-compatible", "mock"})
+"""Endpoints whose `/embeddings` a Memory may use (`mock` embeds offline, deterministically)."""
 
 if TYPE_CHECKING:
     from manifests.loader import Located
@@ -70,10 +75,10 @@ def check(
     endpoints = {
         i.resource.name: i.resource for i in unique if isinstance(i.resource, ModelEndpoint)
     }
-    servers = names(McpServer)
+    servers, memories = names(McpServer), names(Memory)
     tasks = names(Task)
     secrets = {i.resource.name: i.resource for i in unique if isinstance(i.resource, Secret)}
-    tools = names(Tool) | set(BUILTIN_TOOLS)
+    tools = names(Tool) | set(BUILTIN_TOOLS) | set(MEMORY_TOOLS)
     for item in unique:
         if isinstance(item.resource, McpServer):
             tools |= set(item.resource.spec.tool_filter.include)
@@ -160,10 +165,21 @@ def check(
                             "`delegates_to`)",
                         )
                     )
+                elif tool in MEMORY_TOOLS:
+                    if spec.memory is None or tool not in spec.memory.tools:
+                        errors.append(
+                            item.error(
+                                ("spec", "tools", i),
+                                f"{tool} comes from `memory: {{ref: <Memory>, allow: "
+                                f"[{tool.removeprefix('memory.')}]}}`, not from `tools`",
+                            )
+                        )
                 else:
                     ref(item, ("spec", "tools", i), "tool", tool, tools)
             for i, role in enumerate(spec.roles):
                 ref(item, ("spec", "roles", i), "AgentRole", role, roles)
+            if spec.memory is not None:
+                ref(item, ("spec", "memory", "ref"), "Memory", spec.memory.ref, memories)
         elif isinstance(res, AgentSystem):
             for i, agent in enumerate(res.spec.agents):
                 ref(item, ("spec", "agents", i), "agent", agent, agents)
@@ -211,6 +227,8 @@ def check(
                 secret_ref(item, ("spec", "auth", "secretRef"), endpoint_auth.secret_name, key)
                 if endpoint_auth.secret_name not in secrets:
                     break  # reported once
+        elif isinstance(res, Memory):
+            errors.extend(_memory_problems(item, res, endpoints, ref, secret_ref))
         elif isinstance(res, Task):
             ref(item, ("spec", "system"), "AgentSystem", res.spec.system, systems)
         elif isinstance(res, TaskSchedule | TaskWebhook):
@@ -225,6 +243,38 @@ def check(
                 )
     errors += trigger_errors(unique)
     return errors
+
+
+def _memory_problems(
+    item: Located,
+    res: Memory,
+    endpoints: dict[str, ModelEndpoint],
+    ref: Callable[[Located, tuple[str | int, ...], str, str, set[str]], None],
+    secret_ref: Callable[[Located, tuple[str | int, ...], str, str], None],
+) -> list[ManifestError]:
+    """A Memory's `embedding_model` names an endpoint that can embed; its Secret exists."""
+    out: list[ManifestError] = []
+    spec = res.spec
+    name = spec.embedding_endpoint
+    if name is not None:
+        path: tuple[str | int, ...] = ("spec", "embedding_model")
+        ref(item, path, "ModelEndpoint", name, set(endpoints))
+        endpoint = endpoints.get(name)
+        if endpoint is not None and endpoint.spec.provider not in EMBEDDING_PROVIDERS:
+            out.append(
+                item.error(
+                    path,
+                    f"ModelEndpoint/{name} is provider {endpoint.spec.provider}, which has no "
+                    f"embeddings API (use one of {', '.join(sorted(EMBEDDING_PROVIDERS))})",
+                )
+            )
+        elif endpoint is not None and not endpoint.spec.default_model:
+            out.append(
+                item.error(path, f"ModelEndpoint/{name} has no `default_model` to embed with")
+            )
+    if spec.auth is not None:
+        secret_ref(item, ("spec", "auth", "secretRef"), spec.auth.secret_name, spec.auth.secret_key)
+    return out
 
 
 def line_for(item: Located, path: tuple[str | int, ...]) -> int | None:

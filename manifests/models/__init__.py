@@ -52,6 +52,13 @@ from manifests.models.mcp_servers import (
     McpServerSpec,
     ToolFilter,
 )
+from manifests.models.memories import (
+    MEMORY_TOOLS,
+    AgentMemory,
+    Memory,
+    MemoryAuth,
+    MemorySpec,
+)
 from manifests.models.secrets import (
     DEFAULT_SECRET_KEY,
     Secret,
@@ -99,6 +106,7 @@ Resource = (
     | ModelEndpoint
     | Tool
     | McpServer
+    | Memory
     | Task
     | TaskSchedule
     | Secret
@@ -116,6 +124,7 @@ KINDS: dict[str, type[ResourceBase]] = {
         ModelEndpoint,
         Tool,
         McpServer,
+        Memory,
         Task,
         TaskSchedule,
         Secret,
@@ -131,10 +140,12 @@ __all__ = [
     "DEFAULT_SECRET_KEY",
     "DEFAULT_TIMEOUT_S",
     "KINDS",
+    "MEMORY_TOOLS",
     "NAME_PATTERN",
     "Agent",
     "AgentExecution",
     "AgentLimits",
+    "AgentMemory",
     "AgentPolicy",
     "AgentPolicySpec",
     "AgentRole",
@@ -150,6 +161,9 @@ __all__ = [
     "McpEnv",
     "McpServer",
     "McpServerSpec",
+    "Memory",
+    "MemoryAuth",
+    "MemorySpec",
     "MessageRetry",
     "Metadata",
     "MockOptions",

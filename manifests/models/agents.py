@@ -19,6 +19,7 @@ from manifests.models._base import (
     _Model,
     parse_duration,
 )
+from manifests.models.memories import AgentMemory
 
 
 class ModelSelector(_Model):
@@ -126,6 +127,7 @@ class AgentSpec(_Model):
     fallback_model_refs: list[Name] = []
     tools: list[str] = []
     roles: list[Name] = []
+    memory: AgentMemory | None = None
     limits: AgentLimits = AgentLimits()
     execution: AgentExecution = AgentExecution()
 
@@ -159,6 +161,12 @@ class AgentSpec(_Model):
         if self.model is not None and self.model_ref is not None:
             raise ValueError("set either `model` or `model_ref`, not both")
         return self
+
+    @property
+    def granted_tools(self) -> list[str]:
+        """`tools` and the memory tools `memory.allow` grants, each once."""
+        memory = self.memory.tools if self.memory is not None else []
+        return [*self.tools, *(t for t in memory if t not in self.tools)]
 
     @property
     def endpoint_name(self) -> str:

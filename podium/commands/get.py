@@ -170,6 +170,15 @@ def _webhook_row(record: ManifestRecord) -> Row:
     }
 
 
+def _memory_row(record: ManifestRecord) -> Row:
+    spec = _spec(record)
+    return {
+        "name": record.name,
+        "provider": spec.get("provider") or "in-memory",
+        "embedding_model": spec.get("embedding_model", ""),
+    }
+
+
 def _plain_row(record: ManifestRecord) -> Row:
     return {"name": record.name}
 
@@ -183,6 +192,7 @@ KINDS: dict[str, tuple[str, Callable[[ManifestRecord], Row]]] = {
     "roles": ("AgentRole", _plain_row),
     "toolpermissions": ("ToolPermission", _plain_row),
     "mcpservers": ("McpServer", _plain_row),
+    "memories": ("Memory", _memory_row),
     "templates": ("Task", _plain_row),
     "schedules": ("TaskSchedule", _schedule_row),
     "secrets": ("Secret", _secret_row),

@@ -62,8 +62,8 @@ spec: {}
 """,
         2,
         "unknown kind 'Agnet'; did you mean 'Agent'? (kinds: Agent, AgentSystem, AgentPolicy, "
-        "AgentRole, ToolPermission, ModelEndpoint, Tool, McpServer, Task, TaskSchedule, Secret, "
-        "TaskWebhook)",
+        "AgentRole, ToolPermission, ModelEndpoint, Tool, McpServer, Memory, Task, TaskSchedule, "
+        "Secret, TaskWebhook)",
     ),
     (
         "misspelt-tool",
@@ -495,5 +495,5 @@ def test_a_folder_is_walked_as_orlojs_apply_walks_it(tmp_path: Path) -> None:
     (tmp_path / "agents" / "broken.json").write_text('{"kind": "Nope"}')
     assert [e.message for e in load_paths([tmp_path]).errors] == [
         "unknown kind 'Nope' (kinds: Agent, AgentSystem, AgentPolicy, AgentRole, ToolPermission, "
-        "ModelEndpoint, Tool, McpServer, Task, TaskSchedule, Secret, TaskWebhook)"
+        "ModelEndpoint, Tool, McpServer, Memory, Task, TaskSchedule, Secret, TaskWebhook)"
     ]
