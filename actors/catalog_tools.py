@@ -1,9 +1,12 @@
-"""The tools of the current catalog, for the agent loop (`ToolBox`)."""
+"""The tools of the current catalog, for the agent loop (`ToolBox`): the registry's, and the
+built-in memory tools (`actors.memory`), whose stores outlive a catalog."""
 
 from __future__ import annotations
 
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
+from actors.memory.stores import MemoryStores
+from actors.memory.tools import MemoryTools, is_memory_tool
 from actors.ports import CatalogSource
 from actors.providers.base import ToolSpec
 from actors.tools.base import ToolInvocation, ToolResult
@@ -25,8 +28,10 @@ class CatalogTools:
         *,
         python: PythonSandbox | None = None,
         sealing_key: X25519PrivateKey | None = None,
+        memory: MemoryStores | None = None,
     ) -> None:
         self._source = source
+        self._memory = MemoryTools(memory or MemoryStores())
         self._python = python
         self._sealing_key = sealing_key
         self._tokens = OAuth2Tokens()
@@ -53,9 +58,13 @@ class CatalogTools:
             await self._retired.pop(key).aclose()
 
     def spec_for(self, name: str) -> ToolSpec:
+        if is_memory_tool(name):
+            return self._memory.spec_for(name)
         return self._current().spec_for(name)
 
     async def invoke(self, invocation: ToolInvocation) -> ToolResult:
+        if is_memory_tool(invocation.tool):
+            return await self._memory.invoke(self._source.catalog, invocation)
         registry = self._current()
         key = id(registry)
         self._running[key] = self._running.get(key, 0) + 1
@@ -77,3 +86,4 @@ class CatalogTools:
         self._running.clear()
         for key in list(self._retired):
             await self._retired.pop(key).aclose()
+        await self._memory.aclose()

@@ -112,7 +112,7 @@ class Profiles:
             name=name,
             system_prompt=system_prompt(name, agent.spec.prompt, agent.spec.description),
             models=models,
-            tools=list(agent.spec.tools),
+            tools=agent.spec.granted_tools,
             delegates=delegates,
             outcomes=list(node.outcomes) if node else [],
             max_steps=agent.spec.limits.max_steps,

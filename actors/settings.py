@@ -84,6 +84,17 @@ class ActorSettings(_TransactionalConsumerSettings):
     )
     sealing_key_file: Path | None = Field(default=None, description="a file holding sealing_key")
 
+    memory_database_url: SecretStr | None = Field(
+        default=None,
+        description="the PostgreSQL DSN of `postgres`/`pgvector` Memories that name no "
+        "`endpoint`; on the dev stack, the stack's database when unset",
+    )
+    memory_schema: str = Field(
+        default="podium_memory",
+        pattern=r"^[a-z_][a-z0-9_]{0,62}$",
+        description="the schema of the memory entries in that database",
+    )
+
     python_tool_modules: Annotated[list[str], NoDecode] = Field(
         default=[],
         description="comma-separated modules (a package allows its submodules) whose functions "

@@ -134,6 +134,7 @@ async def _execute(
                     arguments=call.arguments,
                     idempotency_key=key,
                     timeout_s=max(0.1, run.remaining()),
+                    agent=run.profile.name,
                 )
             )
         except PermanentError as exc:

@@ -192,6 +192,17 @@ def actor_sealing_key(settings: ActorSettings, kafka: KafkaSettings) -> X25519Pr
     )
 
 
+def actor_memory_database_url(settings: ActorSettings, kafka: KafkaSettings) -> str | None:
+    """The DSN of the postgres Memories that name no `endpoint`: `PODIUM_ACTOR_MEMORY_DATABASE_URL`,
+    else, on the dev stack, the stack's database (the entries in their own schema)."""
+    if settings.memory_database_url is not None:
+        return settings.memory_database_url.get_secret_value()
+    state = load_state()
+    if on_dev_stack(kafka) and state.postgres is not None:
+        return state.postgres.dsn
+    return None
+
+
 def ledger_sealing_key(settings: LedgerSettings, kafka: KafkaSettings) -> X25519PrivateKey | None:
     """What the ledger opens the Secrets of TaskWebhooks with: `PODIUM_LEDGER_SEALING_KEY(_FILE)`,
     else, on the dev stack, the private key `podium stack up` made; None when neither (a

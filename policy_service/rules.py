@@ -268,7 +268,7 @@ def rules_from_resources(resources: Iterable[ResourceBase]) -> RuleSet:
             spec = resource.spec
             agents[resource.name] = AgentRules(
                 name=resource.name,
-                tools=frozenset(spec.tools),
+                tools=frozenset(spec.granted_tools),
                 roles=frozenset(spec.roles),
                 max_steps=spec.limits.max_steps,
                 endpoint=spec.endpoint_name,

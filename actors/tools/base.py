@@ -14,6 +14,8 @@ class ToolInvocation(Struct, frozen=True, kw_only=True):
     """`task_id/step_id/call_index`: the same on every re-run of the call; HTTP tools get it as
     the `Idempotency-Key` header."""
     timeout_s: float = 30.0
+    agent: str = ""
+    """The agent making the call (the memory tools use its Memory)."""
 
 
 class ToolResult(Struct, frozen=True, kw_only=True):

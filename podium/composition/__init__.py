@@ -17,6 +17,7 @@ from collections.abc import Callable
 from actors.actor import ActorService
 from actors.catalog_tools import CatalogTools
 from actors.dispatcher import DispatcherService
+from actors.memory.stores import MemoryConfig, MemoryStores
 from actors.settings import ActorSettings, DispatcherSettings
 from actors.tools import PythonSandbox
 from ledger.service import LedgerService
@@ -169,6 +170,12 @@ class ActorRole:
         self._settings = settings
         self._verify_keys = resolve_verify_keys(policy, dev_stack=environment.on_dev_stack(kafka))
         self._sealing_key = environment.actor_sealing_key(settings, kafka)
+        self._memory = MemoryConfig(
+            database_url=environment.actor_memory_database_url(settings, kafka),
+            schema=settings.memory_schema,
+            sealing_key=self._sealing_key,
+            allowed_secret_env=settings.allowed_secret_env,
+        )
         self._dispatcher = dispatcher
         self._dispatcher_kafka = dispatcher_kafka or kafka
         self._extra = extra or []
@@ -199,6 +206,7 @@ class ActorRole:
                 watcher,
                 python=PythonSandbox.from_settings(self._settings),
                 sealing_key=self._sealing_key,
+                memory=MemoryStores(self._memory),
             )
             async with asyncio.TaskGroup() as group:
                 parts = [service.ready for service in self._extra]

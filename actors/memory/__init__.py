@@ -1,0 +1,1 @@
+"""Agent memory: the `Memory` stores (in-memory, postgres, http) and the built-in memory tools."""
