@@ -24,6 +24,7 @@ from podium.commands import (
     get,
     ledger,
     manifests,
+    memory,
     policy,
     run,
     services,
@@ -42,7 +43,20 @@ app = typer.Typer(
 )
 
 # The order of `podium --help`: manifests, tasks, services, the stack.
-for module in (manifests, get, tasks, run, ledger, policy, controls, audit, services, acls, stack):
+for module in (
+    manifests,
+    get,
+    tasks,
+    run,
+    ledger,
+    policy,
+    controls,
+    memory,
+    audit,
+    services,
+    acls,
+    stack,
+):
     module.register(app)
 
 

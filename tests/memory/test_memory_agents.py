@@ -7,15 +7,18 @@ an AgentPolicy denies is never executed; and the http provider works through an 
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import asyncpg
 import pytest
+from typer.testing import CliRunner, Result
 
 from actors.settings import ActorSettings
 from podium import composition
+from podium.cli import app
 from policy_service.settings import PolicySettings
 from tests.actors.conftest import FAST_ACTOR, SIGNING_KEY, VERIFY_KEYS, Runtime
 from tests.helpers import APPROVER_PUBLIC, wait_until
@@ -133,6 +136,10 @@ def settings(database_url: str, schema: str) -> ActorSettings:
     )
 
 
+async def podium(env: dict[str, str], *args: str) -> Result:
+    return await asyncio.to_thread(CliRunner().invoke, app, list(args), env=env)
+
+
 class Actors:
     """One actor process's worth of actors (an `ActorRole`), stopped on its own."""
 
@@ -226,6 +233,31 @@ async def test_a_memory_written_by_one_task_is_found_by_a_later_task_on_another_
         assert FACT in output and '"count": 1' in output
         assert decisions(runtime, second) == [("memory.search", "allow")]
         assert memory_calls(runtime, second) == [("memory.search", "ok")]
+
+        # The operator sees the same entries with the actors' settings.
+        env = {
+            **runtime.kafka.as_env(),
+            "PODIUM_ACTOR_MEMORY_DATABASE_URL": database_url,
+            "PODIUM_ACTOR_MEMORY_SCHEMA": f"m{pg_schema}",
+        }
+        searched = await podium(
+            env, "memory-entries", "team-notes", "--query", "cloud", "-o", "json"
+        )
+        assert searched.exit_code == 0, searched.output
+        [entry] = json.loads(searched.output)
+        assert (entry["key"], entry["value"]) == ("findings/q3", FACT) and entry["score"] > 0
+        assert entry["metadata"] == {
+            "agent": "scribe",
+            "call": f"{first}/{entry['metadata']['call'].split('/', 1)[1]}",
+        }
+        listed = await podium(env, "memory-entries", "team-notes", "--prefix", "findings/")
+        assert (
+            listed.exit_code == 0 and "findings/q3" in listed.output and "scribe" in listed.output
+        )
+        none = await podium(env, "memory-entries", "team-notes", "--prefix", "zzz")
+        assert none.exit_code == 0 and "has no entries that match" in none.output
+        missing = await podium(env, "memory-entries", "nope")
+        assert missing.exit_code != 0 and "Memory/nope is not applied" in missing.output
     finally:
         await drop(database_url, pg_schema)
 
