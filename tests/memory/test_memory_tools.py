@@ -186,6 +186,22 @@ async def test_in_memory_entries_outlive_a_new_catalog_but_not_a_changed_memory(
     assert (await run(tools, changed, "scribe", "memory.read", key="k"))["found"] is False
 
 
+async def test_a_write_keeps_the_models_labels_and_who_wrote_it(
+    tmp_path: Path,
+) -> None:
+    stores = MemoryStores()
+    tools = MemoryTools(stores)
+    cat = catalog(tmp_path)
+    try:
+        await run(tools, cat, "scribe", "memory.write", key="k", value="v", metadata={"t": "q3"})
+        store = stores.store_for(cat, cat.memories["notes"])
+        entry = await store.get("k")
+    finally:
+        await tools.aclose()
+    assert entry is not None and entry.updated_at is not None
+    assert entry.metadata == {"t": "q3", "agent": "scribe", "call": "t1/s1/0"}
+
+
 async def test_an_operation_allow_does_not_grant_is_refused(
     tools: MemoryTools, tmp_path: Path
 ) -> None:
