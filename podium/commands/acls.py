@@ -9,6 +9,7 @@ otherwise. compose.yaml's `kafka-acls` service runs `podium acls apply` as the b
 from __future__ import annotations
 
 import asyncio
+import os
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -67,10 +68,12 @@ def _bindings(targets: list[str], prefix: str, principal: str | None) -> list[Ac
 
 
 def _resolve(targets: list[str] | None, prefix: str | None) -> tuple[list[str], str]:
-    from podium import environment
     from topics.acls import ROLES
+    from topics.names import TopicNames
 
-    return list(targets or ROLES), prefix or environment.kafka_settings().topic_prefix
+    # KafkaSettings' topic_prefix, read alone: the table needs no broker and no credentials
+    default = os.environ.get("PODIUM_KAFKA_TOPIC_PREFIX") or TopicNames().prefix
+    return list(targets or ROLES), prefix or default
 
 
 @acls_app.command("show")
