@@ -25,6 +25,7 @@ from manifests.models import (
     TaskWebhook,
     Tool,
     ToolPermission,
+    Worker,
 )
 from topics.names import TopicNames
 from topics.routing import RoutingTable
@@ -52,6 +53,7 @@ class Catalog:
     schedules: Mapping[str, TaskSchedule]
     secrets: Mapping[str, Secret]
     webhooks: Mapping[str, TaskWebhook]
+    workers: Mapping[str, Worker]
     routing: Mapping[str, RoutingTable]
     names: TopicNames
 
@@ -75,6 +77,7 @@ class Catalog:
             schedules=_by_name(items, TaskSchedule),
             secrets=_by_name(items, Secret),
             webhooks=_by_name(items, TaskWebhook),
+            workers=_by_name(items, Worker),
             routing=MappingProxyType(compile_all(systems.values(), names)),
             names=names,
         )
@@ -100,6 +103,7 @@ class Catalog:
             self.schedules,
             self.secrets,
             self.webhooks,
+            self.workers,
         ):
             out.extend(mapping.values())
         return out

@@ -1,7 +1,10 @@
 """Checks across resources: duplicate names, references, graphs. Every problem at once.
 
 A tool exists when a `Tool` manifest, a built-in of the runtime (`web-search`, `read-url`) or an
-`McpServer`'s `tool_filter.include` names it; deny lists may name anything.
+`McpServer`'s `tool_filter.include` names it; deny lists may name anything. Orloj's governance
+targets (`AgentPolicy.target_systems`, `ToolPermission.tool_ref`/`target_agents`) are name
+filters, as in Orloj: one naming what is not applied matches nothing,
+so a governance folder validates on its own.
 """
 
 from __future__ import annotations
@@ -188,8 +191,6 @@ def check(
                 errors.append(item.error(problem.path, problem.message))
         elif isinstance(res, AgentPolicy):
             spec_p = res.spec
-            for i, system in enumerate(spec_p.target_systems):
-                ref(item, ("spec", "target_systems", i), "AgentSystem", system, systems)
             if spec_p.scope is not None and spec_p.scope.system is not None:
                 ref(item, ("spec", "scope", "system"), "AgentSystem", spec_p.scope.system, systems)
             for i, agent in enumerate(spec_p.target_agents):
@@ -197,10 +198,11 @@ def check(
         elif isinstance(res, AgentRole):
             for i, agent in enumerate(res.spec.agents):
                 ref(item, ("spec", "agents", i), "agent", agent, agents)
-            for i, tool in enumerate(res.spec.permissions.tools):
+            for i, tool in enumerate(res.spec.tools):
                 ref(item, ("spec", "permissions", "tools", i), "tool", tool, tools)
         elif isinstance(res, ToolPermission):
-            ref(item, ("spec", "tool"), "tool", res.spec.tool, tools)
+            if res.spec.tool is not None:
+                ref(item, ("spec", "tool"), "tool", res.spec.tool, tools)
             for field in ("allowed_agents", "denied_agents"):
                 for i, agent in enumerate(getattr(res.spec, field)):
                     ref(item, ("spec", field, i), "agent", agent, agents)

@@ -8,8 +8,11 @@
    its roles;
 3. model calls: every applicable policy's `allowed_models`;
 4. tool calls: denied/blocked tools of every applicable policy, the tool's `ToolPermission`
-   (`denied_agents`, `allowed_agents`), the agent's roles (an agent with roles may only use its
-   roles' tools), the agent's own tool list; then approvals (`ToolPermission.approval_required`,
+   (`denied_agents`, `allowed_agents`), the permissions of the agent's roles against the tool's
+   Orloj-format ToolPermissions (`permissions.py`: `required_permissions`, `match_mode`,
+   `apply_mode`/`target_agents`; without one, an agent with roles needs `tool:<tool>:invoke` and
+   the tool's capabilities), a deny of their `operation_rules`, the agent's own tool list; then
+   approvals (`operation_rules`, `ToolPermission.approval_required`,
    `AgentPolicy.approval_required_tools`) unless the call carries a granted approval.
 
 Denials come before approvals and approvals before allow, so when several policies apply the
@@ -30,8 +33,11 @@ from manifests.models import (
     AgentSystem,
     ModelEndpoint,
     ResourceBase,
+    Tool,
     ToolPermission,
+    normalize_permission,
 )
+from policy_service.permissions import PermissionGate, ToolRules, check_permissions
 from topics.messages import Action, AuthorizationRequest, DecisionKind
 
 
@@ -65,7 +71,8 @@ class AgentPolicyRules:
 class RoleRules:
     name: str
     agents: frozenset[str] = frozenset()
-    tools: frozenset[str] = frozenset()
+    granted: frozenset[str] = frozenset()
+    """Normalised permission strings (Podium's `tools: [t]` is `tool:<t>:invoke`)."""
     max_steps: int | None = None
 
 
@@ -105,6 +112,9 @@ class RuleSet:
     roles: tuple[RoleRules, ...] = ()
     tool_permissions: tuple[ToolPermissionRules, ...] = ()
     endpoints: dict[str, EndpointRules] = field(default_factory=dict)
+    gates: tuple[PermissionGate, ...] = ()
+    """The Orloj-format ToolPermissions."""
+    tools: dict[str, ToolRules] = field(default_factory=dict)
 
     def policies_for(self, system: str, agent: str) -> list[AgentPolicyRules]:
         return [p for p in self.policies if p.applies_to(system, agent)]
@@ -112,6 +122,11 @@ class RuleSet:
     def roles_of(self, agent: str) -> list[RoleRules]:
         declared = self.agents[agent].roles if agent in self.agents else frozenset()
         return [r for r in self.roles if agent in r.agents or r.name in declared]
+
+    def missing_roles(self, agent: str) -> list[str]:
+        """Roles the agent names that are not applied (its tool calls are then denied)."""
+        declared = self.agents[agent].roles if agent in self.agents else frozenset()
+        return sorted(declared - {r.name for r in self.roles})
 
 
 @dataclass(frozen=True, slots=True)
@@ -218,21 +233,27 @@ def _tool_call(
                 source,
                 f"tool {tool!r} is allowed only to {', '.join(sorted(permission.allowed_agents))}",
             )
-    if roles and tool != DELEGATE_TOOL:
-        granted = frozenset().union(*(r.tools for r in roles))
-        if tool not in granted:
-            names = ", ".join(sorted(r.name for r in roles))
-            return _deny(
-                "role_permissions",
-                f"AgentRole/{roles[0].name}" if len(roles) == 1 else f"AgentRole/{names}",
-                f"tool {tool!r} is not among the tools of {agent!r}'s roles ({names})",
-            )
+    gated = None
+    if tool != DELEGATE_TOOL:
+        gated = check_permissions(
+            tool=tool,
+            agent=agent,
+            granted=frozenset().union(*(r.granted for r in roles)),
+            role_names=[r.name for r in roles],
+            missing_roles=rules.missing_roles(agent),
+            gates=rules.gates,
+            tool_rules=rules.tools.get(tool),
+        )
+        if gated is not None and gated.decision == DecisionKind.DENY:
+            return _deny(gated.rule, gated.policy, gated.reason)
     declared = rules.agents[agent].tools
     if tool != DELEGATE_TOOL and tool not in declared:
         return _deny(
             "agent_tools", f"Agent/{agent}", f"agent {agent!r} does not list tool {tool!r}"
         )
     if not approved:
+        if gated is not None:
+            return Verdict(gated.decision, gated.rule, gated.policy, gated.reason)
         for permission in permissions:
             if permission.approval_required:
                 return Verdict(
@@ -260,6 +281,8 @@ def rules_from_resources(resources: Iterable[ResourceBase]) -> RuleSet:
     policies: list[AgentPolicyRules] = []
     roles: list[RoleRules] = []
     permissions: list[ToolPermissionRules] = []
+    gates: list[PermissionGate] = []
+    tools: dict[str, ToolRules] = {}
     endpoints: dict[str, EndpointRules] = {}
     for resource in resources:
         if isinstance(resource, AgentSystem):
@@ -296,15 +319,23 @@ def rules_from_resources(resources: Iterable[ResourceBase]) -> RuleSet:
                 RoleRules(
                     name=resource.name,
                     agents=frozenset(resource.spec.agents),
-                    tools=frozenset(resource.spec.permissions.tools),
-                    max_steps=resource.spec.permissions.max_steps,
+                    granted=resource.spec.granted,
+                    max_steps=resource.spec.max_steps,
                 )
             )
+        elif isinstance(resource, Tool):
+            tools[resource.name] = ToolRules(
+                name=resource.name,
+                capabilities=tuple(resource.spec.capabilities),
+                operations=resource.spec.operations,
+            )
         elif isinstance(resource, ToolPermission):
+            if resource.gates:
+                gates.append(_gate(resource))
             permissions.append(
                 ToolPermissionRules(
                     name=resource.name,
-                    tool=resource.spec.tool,
+                    tool=resource.tool_name,
                     allowed_agents=frozenset(resource.spec.allowed_agents),
                     denied_agents=frozenset(resource.spec.denied_agents),
                     approval_required=resource.spec.approval_required,
@@ -321,4 +352,23 @@ def rules_from_resources(resources: Iterable[ResourceBase]) -> RuleSet:
         roles=tuple(sorted(roles, key=lambda r: r.name)),
         tool_permissions=tuple(sorted(permissions, key=lambda p: p.name)),
         endpoints=endpoints,
+        gates=tuple(sorted(gates, key=lambda g: g.name)),
+        tools=tools,
+    )
+
+
+def _gate(resource: ToolPermission) -> PermissionGate:
+    spec = resource.spec
+    return PermissionGate(
+        name=resource.name,
+        tool=resource.tool_name,
+        action=spec.action,
+        required=tuple(dict.fromkeys(normalize_permission(p) for p in spec.required_permissions)),
+        match_any=spec.match_mode == "any",
+        targets=(
+            None
+            if spec.apply_mode == "global"
+            else frozenset(a.lower() for a in spec.target_agents)
+        ),
+        operation_rules=tuple((r.operation_class, r.verdict) for r in spec.operation_rules),
     )

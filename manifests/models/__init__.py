@@ -40,11 +40,13 @@ from manifests.models.governance import (
     AgentRole,
     AgentRoleSpec,
     AuditSettings,
+    OperationRule,
     PolicyRules,
     PolicyScope,
     RolePermissions,
     ToolPermission,
     ToolPermissionSpec,
+    normalize_permission,
 )
 from manifests.models.mcp_servers import (
     McpEnv,
@@ -96,6 +98,7 @@ from manifests.models.webhooks import (
     WebhookIdempotency,
     WebhookPayload,
 )
+from manifests.models.workers import Worker, WorkerCapabilities, WorkerSpec
 
 Resource = (
     Agent
@@ -111,6 +114,7 @@ Resource = (
     | TaskSchedule
     | Secret
     | TaskWebhook
+    | Worker
 )
 
 KINDS: dict[str, type[ResourceBase]] = {
@@ -129,6 +133,7 @@ KINDS: dict[str, type[ResourceBase]] = {
         TaskSchedule,
         Secret,
         TaskWebhook,
+        Worker,
     )
 }
 """Kind name -> model class."""
@@ -173,6 +178,7 @@ __all__ = [
     "ModelEndpointSpec",
     "ModelSelector",
     "Name",
+    "OperationRule",
     "PolicyRules",
     "PolicyScope",
     "Pricing",
@@ -202,6 +208,10 @@ __all__ = [
     "WebhookAuth",
     "WebhookIdempotency",
     "WebhookPayload",
+    "Worker",
+    "WorkerCapabilities",
+    "WorkerSpec",
+    "normalize_permission",
     "parse_duration",
     "parse_secret_ref",
 ]

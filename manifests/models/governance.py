@@ -1,10 +1,16 @@
-"""Governance kinds: `AgentPolicy` (budgets, models, tools), `AgentRole`, `ToolPermission`."""
+"""Governance kinds: `AgentPolicy` (budgets, models, tools), `AgentRole`, `ToolPermission`.
+
+Both spellings are read: Podium's (`permissions: {tools, max_steps}`, `tool`, `allowed_agents`,
+`denied_agents`, `approval_required`) and Orloj v0.3's (`permissions: [tool:<t>:invoke,
+capability:<c>]`, `tool_ref`, `required_permissions`, `match_mode`, `apply_mode`,
+`target_agents`, `operation_rules`). Permission strings are compared as Orloj normalises them
+(`normalize_permission`)."""
 
 from __future__ import annotations
 
-from typing import ClassVar, Literal
+from typing import Annotated, ClassVar, Literal
 
-from pydantic import Field, model_validator
+from pydantic import BeforeValidator, Field, field_validator, model_validator
 
 from manifests.models._base import (
     Name,
@@ -33,13 +39,78 @@ class PolicyRules(_Model):
     approval_required_tools: list[str] = []
 
 
+def _lowered(value: object) -> object:
+    # Orloj trims and lowercases its enumerations before checking them.
+    return value.strip().lower() if isinstance(value, str) else value
+
+
+def _unique(value: object) -> object:
+    """Orloj's list normalisation: trimmed, empty ones dropped, deduplicated ignoring case."""
+    if not isinstance(value, list):
+        return value
+    out: list[object] = []
+    seen: set[str] = set()
+    for item in value:
+        if isinstance(item, str):
+            item = item.strip()
+            if not item or item.lower() in seen:
+                continue
+            seen.add(item.lower())
+        out.append(item)
+    return out
+
+
+def normalize_permission(value: str) -> str:
+    """A permission string as Orloj compares it: lowercased, without spaces, `/`, `\\` and `-`
+    read as `_` (so `tool:web-search:invoke` is `tool:web_search:invoke`)."""
+    value = value.strip().lower().replace(" ", "")
+    for old in ("/", "\\", "-"):
+        value = value.replace(old, "_")
+    return value
+
+
+def permission_token(value: str) -> str:
+    """A tool name, action or capability inside a permission string (Orloj's token form)."""
+    value = value.strip()
+    for old in (" ", "/", "\\", "-"):
+        value = value.replace(old, "_")
+    return value.lower().strip("_:")
+
+
+def tool_permission(tool: str, action: str = "invoke") -> str:
+    """`tool:<tool>:<action>`, normalised."""
+    return normalize_permission(f"tool:{permission_token(tool)}:{permission_token(action)}")
+
+
+def capability_permission(capability: str) -> str:
+    """`capability:<capability>`, normalised."""
+    return normalize_permission(f"capability:{permission_token(capability)}")
+
+
+Lowered = BeforeValidator(_lowered)
+Unique = BeforeValidator(_unique)
+
+
 class AgentPolicySpec(PolicyRules):
     scope: PolicyScope | None = None
-    apply_mode: Literal["scoped", "global"] | None = None
-    target_systems: list[Name] = []
-    target_agents: list[Name] = []
+    apply_mode: Annotated[Literal["scoped", "global"] | None, Lowered] = None
+    target_systems: Annotated[list[Name], Unique] = []
+    target_tasks: Annotated[list[Name], Unique] = []
+    target_agents: Annotated[list[Name], Unique] = []
     rules: PolicyRules | None = None
     audit: AuditSettings = AuditSettings()
+
+    @field_validator("target_tasks")
+    @classmethod
+    def _no_task_targets(cls, value: list[str]) -> list[str]:
+        # Refused rather than ignored: the steps of a task do not carry the Task's name, so the
+        # policy service could not tell which task a call belongs to.
+        if value:
+            raise ValueError(
+                "`target_tasks` is not supported yet (a call does not carry its Task's name); "
+                "scope the policy with `target_systems` or `target_agents`"
+            )
+        return value
 
     @model_validator(mode="after")
     def _scoped_needs_targets(self) -> AgentPolicySpec:
@@ -155,8 +226,32 @@ class RolePermissions(_Model):
 
 
 class AgentRoleSpec(_Model):
+    """`permissions` is Podium's `{tools, max_steps}` or Orloj's list of permission strings."""
+
+    description: str = ""
     agents: list[Name] = []
-    permissions: RolePermissions = RolePermissions()
+    permissions: RolePermissions | Annotated[list[Annotated[str, Field(min_length=1)]], Unique] = (
+        RolePermissions()
+    )
+
+    @property
+    def granted(self) -> frozenset[str]:
+        """The normalised permissions the role grants; Podium's `tools: [t]` grants
+        `tool:<t>:invoke`."""
+        if isinstance(self.permissions, RolePermissions):
+            return frozenset(tool_permission(t) for t in self.permissions.tools)
+        return frozenset(normalize_permission(p) for p in self.permissions)
+
+    @property
+    def tools(self) -> list[str]:
+        """The tools named by Podium's `permissions.tools` (checked as references)."""
+        return list(self.permissions.tools) if isinstance(self.permissions, RolePermissions) else []
+
+    @property
+    def max_steps(self) -> int | None:
+        if isinstance(self.permissions, RolePermissions):
+            return self.permissions.max_steps
+        return None
 
 
 class AgentRole(ResourceBase):
@@ -165,14 +260,87 @@ class AgentRole(ResourceBase):
     spec: AgentRoleSpec
 
 
+def _operation_class(value: object) -> object:
+    value = _lowered(value)
+    return "*" if value == "" else value
+
+
+def _verdict(value: object) -> object:
+    value = _lowered(value)
+    return "allow" if value == "" else value
+
+
+OperationClass = Literal["read", "write", "delete", "admin"]
+OperationVerdict = Literal["allow", "deny", "approval_required"]
+
+
+class OperationRule(_Model):
+    """The verdict for the tools of one operation class (`*`: any class no other rule names)."""
+
+    operation_class: Annotated[OperationClass | Literal["*"], BeforeValidator(_operation_class)] = (
+        "*"
+    )
+    verdict: Annotated[OperationVerdict, BeforeValidator(_verdict)] = "allow"
+
+
+ORLOJ_PERMISSION_FIELDS = frozenset(
+    {
+        "tool_ref",
+        "action",
+        "required_permissions",
+        "match_mode",
+        "apply_mode",
+        "target_agents",
+        "operation_rules",
+    }
+)
+"""Fields that make a ToolPermission an Orloj permission gate (see `ToolPermission.gates`)."""
+
+
 class ToolPermissionSpec(_Model):
-    tool: str = Field(min_length=1)
+    tool: str | None = Field(default=None, min_length=1)
+    tool_ref: str | None = Field(default=None, min_length=1)
+    action: Annotated[str, Field(min_length=1), Lowered] = "invoke"
+    required_permissions: Annotated[list[str], Unique] = []
+    match_mode: Annotated[Literal["all", "any"], Lowered] = "all"
+    apply_mode: Annotated[Literal["global", "scoped"], Lowered] = "global"
+    target_agents: Annotated[list[Name], Unique] = []
+    operation_rules: list[OperationRule] = []
     allowed_agents: list[Name] = []
     denied_agents: list[Name] = []
     approval_required: bool = False
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ToolPermissionSpec:
+        if self.tool is not None and self.tool_ref is not None and self.tool != self.tool_ref:
+            raise ValueError(
+                f"`tool` ({self.tool!r}) and `tool_ref` ({self.tool_ref!r}) name different tools"
+            )
+        if self.apply_mode == "scoped" and not self.target_agents:
+            raise ValueError("`target_agents` is required when apply_mode is scoped")
+        return self
 
 
 class ToolPermission(ResourceBase):
     kind_name: ClassVar[str] = "ToolPermission"
     kind: Literal["ToolPermission"]
     spec: ToolPermissionSpec
+
+    @property
+    def tool_name(self) -> str:
+        """`tool` | `tool_ref`, else the permission's own name (Orloj's default)."""
+        return (self.spec.tool or self.spec.tool_ref or self.metadata.name).strip()
+
+    @property
+    def gates(self) -> bool:
+        """Whether it is an Orloj permission gate: the agents it applies to need its
+        `required_permissions` (or `tool:<tool>:<action>` and the tool's capabilities, without
+        them or `operation_rules`). Podium's own form (`tool`, `allowed_agents`,
+        `denied_agents`, `approval_required`) names agents instead and is no gate."""
+        return bool(self.spec.model_fields_set & ORLOJ_PERMISSION_FIELDS)
+
+    def applies_to(self, agent: str) -> bool:
+        """`apply_mode: global` (the default), or `scoped` to `target_agents` (any case)."""
+        if self.spec.apply_mode == "global":
+            return True
+        return agent.lower() in {a.lower() for a in self.spec.target_agents}

@@ -37,15 +37,61 @@ def _scopes(value: object) -> object:
     return value
 
 
-class RetryPolicy(_Model):
-    max_attempts: int = Field(default=3, ge=1, le=20)
-    backoff: Seconds = 0.5
+def _lowered(value: object) -> object:
+    return value.strip().lower() if isinstance(value, str) else value
 
-    _backoff = field_validator("backoff", mode="before")(parse_duration)
+
+def _operation_classes(value: object) -> object:
+    # Orloj trims, lowercases and deduplicates them (and drops the empty ones).
+    if not isinstance(value, list):
+        return value
+    out: list[object] = []
+    for item in value:
+        item = _lowered(item)
+        if item != "" and item not in out:
+            out.append(item)
+    return out
+
+
+def _capabilities(value: object) -> object:
+    # Orloj trims them and deduplicates ignoring case.
+    if not isinstance(value, list):
+        return value
+    out: list[object] = []
+    seen: set[str] = set()
+    for item in value:
+        if isinstance(item, str):
+            item = item.strip()
+            if not item or item.lower() in seen:
+                continue
+            seen.add(item.lower())
+        out.append(item)
+    return out
+
+
+class RetryPolicy(_Model):
+    """Attempts and the waits between them: `backoff * 2**(n-1)`, at most `max_backoff`
+    (default 8 x `backoff`), drawn by `jitter`: `full` (the default: uniform in [0, wait]),
+    `equal` (in [wait/2, wait]) or `none` (the wait itself). `backoff: 0s` retries at once."""
+
+    max_attempts: int = Field(default=3, ge=1, le=20)
+    backoff: Annotated[float, Field(ge=0, le=7 * 86400)] = 0.5
+    max_backoff: Annotated[float, Field(ge=0, le=7 * 86400)] | None = None
+    jitter: Annotated[Literal["none", "full", "equal"], BeforeValidator(_lowered)] = "full"
+
+    _backoff = field_validator("backoff", "max_backoff", mode="before")(parse_duration)
+
+    @property
+    def max_backoff_s(self) -> float:
+        return self.backoff * 8 if self.max_backoff is None else self.max_backoff
+
+
+IsolationMode = Literal["none", "sandboxed", "container", "wasm"]
 
 
 class ToolRuntime(_Model):
     timeout_s: Seconds = Field(default=30.0, alias="timeout")
+    isolation_mode: Annotated[IsolationMode, BeforeValidator(_lowered)] | None = None
     retry: RetryPolicy = RetryPolicy()
 
     _timeout = field_validator("timeout_s", mode="before")(parse_duration)
@@ -115,10 +161,60 @@ class ToolSpec(_Model):
     description: str = ""
     input_schema: dict[str, Any] = {"type": "object"}
     runtime: ToolRuntime = ToolRuntime()
-    risk_level: Literal["low", "medium", "high", "critical"] = "low"
+    capabilities: Annotated[
+        list[Annotated[str, Field(min_length=1)]], BeforeValidator(_capabilities)
+    ] = []
+    operation_classes: Annotated[
+        list[Literal["read", "write", "delete", "admin"]], BeforeValidator(_operation_classes)
+    ] = []
+    risk_level: Annotated[
+        Literal["low", "medium", "high", "critical"], BeforeValidator(_lowered)
+    ] = "low"
     allow_private_networks: bool = False
     mcp_server: Name | None = None
     auth: ToolAuth | None = None
+
+    @property
+    def operations(self) -> tuple[str, ...]:
+        """`operation_classes`, or Orloj's default: `write` for high and critical risk, else
+        `read` (what `ToolPermission.operation_rules` are matched against)."""
+        if self.operation_classes:
+            return tuple(self.operation_classes)
+        return ("write",) if self.risk_level in ("high", "critical") else ("read",)
+
+    @property
+    def isolation(self) -> str:
+        """The isolation the tool runs under: `sandboxed` for python tools (always, see
+        `_isolation`), `none` for http tools, unless `runtime.isolation_mode` says otherwise."""
+        if self.runtime.isolation_mode is not None:
+            return self.runtime.isolation_mode
+        return "sandboxed" if str(self.type) in ("python", "wasm") else "none"
+
+    @model_validator(mode="after")
+    def _isolation(self) -> ToolSpec:
+        # What Podium can honour, refused otherwise rather than run under less isolation than
+        # asked: python tools run in the sandbox child process (`none` too: Podium never runs
+        # a tool's code in the actor), http tools call their server from the actor.
+        mode = self.runtime.isolation_mode
+        if mode == "container":
+            raise ValueError(
+                "runtime.isolation_mode container is not supported: Podium has no container "
+                "runtime; python tools run sandboxed (isolation_mode sandboxed), http tools "
+                "call their endpoint (isolation_mode none)"
+            )
+        kind = str(self.type)
+        if mode == "wasm" and kind != "wasm":
+            raise ValueError(
+                f"runtime.isolation_mode wasm applies to tools of type wasm only (this one is "
+                f"{kind})"
+            )
+        if mode == "sandboxed" and kind not in ("python", "wasm"):
+            raise ValueError(
+                f"runtime.isolation_mode sandboxed is not supported for tools of type "
+                f"{self.type}: Podium sandboxes python tools only (an http tool runs on its "
+                "server; use isolation_mode none)"
+            )
+        return self
 
     @model_validator(mode="after")
     def _by_type(self) -> ToolSpec:

@@ -63,7 +63,7 @@ spec: {}
         2,
         "unknown kind 'Agnet'; did you mean 'Agent'? (kinds: Agent, AgentSystem, AgentPolicy, "
         "AgentRole, ToolPermission, ModelEndpoint, Tool, McpServer, Memory, Task, TaskSchedule, "
-        "Secret, TaskWebhook)",
+        "Secret, TaskWebhook, Worker)",
     ),
     (
         "misspelt-tool",
@@ -278,11 +278,10 @@ kind: AgentPolicy
 metadata:
   name: p
 spec:
-  apply_mode: scoped
-  target_systems:
-    - report-system
+  scope:
+    system: report-system
 """,
-        8,
+        7,
         "AgentPolicy/p: AgentSystem 'report-system' is not defined",
     ),
     (
@@ -495,5 +494,5 @@ def test_a_folder_is_walked_as_orlojs_apply_walks_it(tmp_path: Path) -> None:
     (tmp_path / "agents" / "broken.json").write_text('{"kind": "Nope"}')
     assert [e.message for e in load_paths([tmp_path]).errors] == [
         "unknown kind 'Nope' (kinds: Agent, AgentSystem, AgentPolicy, AgentRole, ToolPermission, "
-        "ModelEndpoint, Tool, McpServer, Memory, Task, TaskSchedule, Secret, TaskWebhook)"
+        "ModelEndpoint, Tool, McpServer, Memory, Task, TaskSchedule, Secret, TaskWebhook, Worker)"
     ]
