@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable
 
 from actors.tools.base import ToolInvocation, ToolResult
 from podium.core.errors import TransientError
-from podium.core.retry import retry_transient
+from podium.core.retry import Jitter, retry_transient
 
 log = logging.getLogger(__name__)
 
@@ -38,9 +38,13 @@ async def run_attempts(
     attempt_timeout_s: float,
     max_attempts: int,
     backoff_s: float,
+    max_backoff_s: float | None = None,
+    jitter: Jitter = "full",
 ) -> ToolResult:
     """Call `attempt(timeout)` until it returns the content for the model, within the
-    invocation's overall `timeout_s`; failures become `ToolResult(ok=False)`."""
+    invocation's overall `timeout_s`; failures become `ToolResult(ok=False)`. The waits are
+    `backoff_s * 2**(n-1)` at most `max_backoff_s` (default 8 x `backoff_s`), drawn by
+    `jitter` (the tool's `runtime.retry`)."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + invocation.timeout_s
     per_attempt = min(attempt_timeout_s, invocation.timeout_s)
@@ -62,8 +66,9 @@ async def run_attempts(
             once,
             max_attempts=max_attempts,
             base_delay_s=backoff_s,
-            max_delay_s=max(backoff_s * 8, backoff_s),
+            max_delay_s=backoff_s * 8 if max_backoff_s is None else max_backoff_s,
             deadline=deadline,
+            jitter=jitter,
         )
     except RetryableToolFailure as exc:
         return ToolResult(ok=False, content=exc.safe, error=exc.detail)

@@ -17,6 +17,7 @@ from actors.providers.errors import parse_retry_after
 from actors.tools._attempts import RetryableToolFailure, ToolFailure, run_attempts
 from actors.tools.base import ToolInvocation, ToolResult
 from actors.tools.credentials import ToolCredentials
+from podium.core.retry import Jitter
 
 MAX_RESULT_CHARS = 100_000
 """A tool's answer is cut here before it goes to the model; the body is read no further."""
@@ -38,6 +39,8 @@ class HttpToolExecutor:
         timeout_s: float,
         max_attempts: int = 1,
         backoff_s: float = 0.5,
+        max_backoff_s: float | None = None,
+        jitter: Jitter = "full",
         client: httpx.AsyncClient | None = None,
         credentials: ToolCredentials | None = None,
     ) -> None:
@@ -46,6 +49,8 @@ class HttpToolExecutor:
         self.timeout_s = timeout_s
         self.max_attempts = max_attempts
         self.backoff_s = backoff_s
+        self.max_backoff_s = max_backoff_s
+        self.jitter: Jitter = jitter
         self.credentials = credentials
         self._own_client = client is None
         self._client = client or httpx.AsyncClient(follow_redirects=False)
@@ -97,6 +102,8 @@ class HttpToolExecutor:
             attempt_timeout_s=self.timeout_s,
             max_attempts=self.max_attempts,
             backoff_s=self.backoff_s,
+            max_backoff_s=self.max_backoff_s,
+            jitter=self.jitter,
         )
         if credentials is None or not credentials.masks:
             return result

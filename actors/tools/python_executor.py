@@ -10,6 +10,7 @@ from __future__ import annotations
 from actors.tools._attempts import run_attempts
 from actors.tools.base import ToolInvocation, ToolResult
 from actors.tools.sandbox import PythonSandbox
+from podium.core.retry import Jitter
 
 
 class PythonToolExecutor:
@@ -25,6 +26,8 @@ class PythonToolExecutor:
         sandbox: PythonSandbox,
         max_attempts: int = 1,
         backoff_s: float = 0.5,
+        max_backoff_s: float | None = None,
+        jitter: Jitter = "full",
     ) -> None:
         self.name = name
         self.reference = reference
@@ -32,6 +35,8 @@ class PythonToolExecutor:
         self.sandbox = sandbox
         self.max_attempts = max_attempts
         self.backoff_s = backoff_s
+        self.max_backoff_s = max_backoff_s
+        self.jitter: Jitter = jitter
 
     async def invoke(self, invocation: ToolInvocation) -> ToolResult:
         async def attempt(budget_s: float) -> str:
@@ -43,6 +48,8 @@ class PythonToolExecutor:
             attempt_timeout_s=self.timeout_s,
             max_attempts=self.max_attempts,
             backoff_s=self.backoff_s,
+            max_backoff_s=self.max_backoff_s,
+            jitter=self.jitter,
         )
 
     async def aclose(self) -> None:

@@ -25,6 +25,7 @@ import httpx
 
 from actors.tools._attempts import RetryableToolFailure, ToolFailure, run_attempts
 from actors.tools.base import ToolInvocation, ToolResult
+from podium.core.retry import Jitter
 
 NAME = "read-url"
 DESCRIPTION = "Fetch a web page by URL and return its text."
@@ -118,12 +119,16 @@ class ReadUrlExecutor:
         max_bytes: int = MAX_BYTES,
         max_attempts: int = 1,
         backoff_s: float = 0.5,
+        max_backoff_s: float | None = None,
+        jitter: Jitter = "full",
     ) -> None:
         self.allow_private_networks = allow_private_networks
         self.timeout_s = timeout_s
         self.max_bytes = max_bytes
         self.max_attempts = max_attempts
         self.backoff_s = backoff_s
+        self.max_backoff_s = max_backoff_s
+        self.jitter: Jitter = jitter
         # No keep-alive: a pooled connection is keyed by address, and must not serve another
         # host name (with its own TLS server name) that resolves to the same address. No proxy
         # from the environment: a proxy would resolve the name again, past the address check.
@@ -150,6 +155,8 @@ class ReadUrlExecutor:
             attempt_timeout_s=self.timeout_s,
             max_attempts=self.max_attempts,
             backoff_s=self.backoff_s,
+            max_backoff_s=self.max_backoff_s,
+            jitter=self.jitter,
         )
 
     async def _fetch(self, url: str, budget_s: float) -> str:

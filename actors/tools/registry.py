@@ -199,6 +199,8 @@ def _builtin_entry(
             timeout_s=timeout,
             max_attempts=manifest.spec.runtime.retry.max_attempts if manifest else 1,
             backoff_s=manifest.spec.runtime.retry.backoff if manifest else 0.5,
+            max_backoff_s=manifest.spec.runtime.retry.max_backoff_s if manifest else None,
+            jitter=manifest.spec.runtime.retry.jitter if manifest else "full",
         )
     elif name == web_search.NAME:
         description, schema = web_search.DESCRIPTION, web_search.INPUT_SCHEMA
@@ -252,6 +254,8 @@ def _manifest_entry(
             timeout_s=runtime.timeout_s,
             max_attempts=runtime.retry.max_attempts,
             backoff_s=runtime.retry.backoff,
+            max_backoff_s=runtime.retry.max_backoff_s,
+            jitter=runtime.retry.jitter,
             credentials=credentials(name, manifest),
         )
     else:
@@ -262,6 +266,8 @@ def _manifest_entry(
             sandbox=sandbox,
             max_attempts=runtime.retry.max_attempts,
             backoff_s=runtime.retry.backoff,
+            max_backoff_s=runtime.retry.max_backoff_s,
+            jitter=runtime.retry.jitter,
         )
     validator = ArgumentValidator(name, spec.input_schema)
     tool_spec = ToolSpec(name=name, description=spec.description, parameters=validator.schema)

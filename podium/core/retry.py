@@ -1,4 +1,5 @@
-"""The one retrying layer: exponential backoff with full jitter, bounded by attempts and deadline.
+"""The one retrying layer: exponential backoff with jitter (full by default; `equal` or `none`
+as Orloj's tool retries ask), bounded by attempts and deadline.
 
 Transient errors (`podium.core.errors.TransientError`) are retried; everything else propagates
 at once.
@@ -26,7 +27,7 @@ import contextlib
 import logging
 import random
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import Literal, TypeVar
 
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt
 from tenacity.stop import stop_base
@@ -46,6 +47,10 @@ class RetryStopped(PodiumError):
     """The service stopped while its attempts were failing; nothing more was tried."""
 
 
+Jitter = Literal["full", "equal", "none"]
+"""How a wait is drawn below its cap: uniform in [0, cap], in [cap/2, cap], or the cap itself."""
+
+
 def backoff_delay(
     attempt: int,
     *,
@@ -53,11 +58,14 @@ def backoff_delay(
     max_delay_s: float,
     retry_after_s: float | None = None,
     rng: random.Random | None = None,
+    jitter: Jitter = "full",
 ) -> float:
-    """Seconds to wait after failed attempt `attempt` (1-based): full jitter over
+    """Seconds to wait after failed attempt `attempt` (1-based): `jitter` over
     `min(max_delay_s, base_delay_s * 2**(attempt-1))`, at least `retry_after_s` when given."""
     cap = min(max_delay_s, base_delay_s * (2 ** (attempt - 1)))
-    draw = (rng or random).uniform(0.0, cap) if cap > 0 else 0.0
+    draw: float = max(cap, 0.0)
+    if cap > 0 and jitter != "none":
+        draw = float((rng or random).uniform(cap / 2 if jitter == "equal" else 0.0, cap))
     if retry_after_s is not None:
         return max(draw, retry_after_s)
     return draw
@@ -81,11 +89,13 @@ class _Backoff(wait_base):
         base_delay_s: float,
         max_delay_s: float,
         rng: random.Random | None,
+        jitter: Jitter,
     ) -> None:
         self._max_attempts = max_attempts
         self._base_delay_s = base_delay_s
         self._max_delay_s = max_delay_s
         self._rng = rng
+        self._jitter: Jitter = jitter
 
     def __call__(self, retry_state: RetryCallState) -> float:
         if retry_state.attempt_number >= self._max_attempts:
@@ -96,6 +106,7 @@ class _Backoff(wait_base):
             max_delay_s=self._max_delay_s,
             retry_after_s=_error(retry_state).retry_after_s,
             rng=self._rng,
+            jitter=self._jitter,
         )
 
 
@@ -146,6 +157,7 @@ async def retry_transient(
     on_retry: OnRetry | None = None,
     rng: random.Random | None = None,
     stop: asyncio.Event | None = None,
+    jitter: Jitter = "full",
 ) -> T:
     """Await `fn()` until it returns, retrying `TransientError`; `max_attempts` attempts in all.
 
@@ -178,6 +190,7 @@ async def retry_transient(
             base_delay_s=base_delay_s,
             max_delay_s=max_delay_s,
             rng=rng,
+            jitter=jitter,
         ),
         before_sleep=before_sleep,
         sleep=_sleep_unless_stopped(stop),

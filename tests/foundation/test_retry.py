@@ -199,3 +199,14 @@ async def test_stopped_before_the_first_attempt_tries_nothing() -> None:
 
     with pytest.raises(RetryStopped):
         await retry_transient(never, max_attempts=5, base_delay_s=0.0, max_delay_s=0.0, stop=stop)
+
+
+def test_equal_jitter_and_no_jitter() -> None:
+    rng = random.Random(3)
+    for attempt in range(1, 8):
+        cap = min(1.0, 0.1 * 2 ** (attempt - 1))
+        equal = backoff_delay(attempt, base_delay_s=0.1, max_delay_s=1.0, rng=rng, jitter="equal")
+        assert cap / 2 <= equal <= cap
+        exact = backoff_delay(attempt, base_delay_s=0.1, max_delay_s=1.0, rng=rng, jitter="none")
+        assert exact == cap
+    assert backoff_delay(3, base_delay_s=0.0, max_delay_s=1.0, jitter="none") == 0.0

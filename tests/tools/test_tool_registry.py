@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -206,3 +207,35 @@ def test_redact_arguments() -> None:
         "nested": {"Authorization": "***", "items": [{"client_secret": "***", "n": 1}]},
         "access_token": "***",
     }
+
+
+async def test_http_tool_retry_honours_orlojs_backoff_max_backoff_and_jitter(
+    fake_server: FakeHTTPServer,
+) -> None:
+    # jitter none: the waits are exactly 300ms, then min(600ms, max_backoff 300ms).
+    fake_server.queue(
+        Reply(status=503, body="busy"), Reply(status=503, body="busy"), Reply(body="ok")
+    )
+    retry = {"max_attempts": 3, "backoff": "300ms", "max_backoff": "300ms", "jitter": "none"}
+    manifest = tool("flaky", endpoint=fake_server.url, runtime={"timeout": "30s", "retry": retry})
+    registry = ToolRegistry({"flaky": manifest})
+    try:
+        started = time.monotonic()
+        result = await registry.invoke(invocation("flaky", timeout_s=30.0))
+        assert result.ok and result.content == "ok"
+        assert time.monotonic() - started >= 0.6
+    finally:
+        await registry.aclose()
+
+
+async def test_http_tool_backoff_zero_retries_at_once(fake_server: FakeHTTPServer) -> None:
+    fake_server.queue(Reply(status=503, body="busy"), Reply(body="at once"))
+    immediate = tool(
+        "now", endpoint=fake_server.url, runtime={"retry": {"max_attempts": 2, "backoff": "0s"}}
+    )
+    registry = ToolRegistry({"now": immediate})
+    try:
+        result = await registry.invoke(invocation("now"))
+        assert result.ok and result.content == "at once"
+    finally:
+        await registry.aclose()
