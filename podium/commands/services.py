@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from podium.commands import SERVICES
+from podium.output import err_console
 
 if TYPE_CHECKING:
     from podium.core.settings import KafkaSettings
@@ -58,22 +59,41 @@ def register(app: typer.Typer) -> None:
                 help="Steps held at once (PODIUM_ACTOR_MAX_IN_FLIGHT).",
             ),
         ] = None,
+        worker: Annotated[
+            str | None,
+            typer.Option(
+                "--worker",
+                help="Serve as this applied Worker: its max_concurrent_tasks are the steps in "
+                "flight, and its supported_models must cover the agent's models.",
+            ),
+        ] = None,
     ) -> None:
         """Run one replica of an agent role (consumer group podium.actor.AGENT).
 
         On the local stack it connects as the agent's own principal when `podium stack
         agent-users AGENT` made one, else as the shared actor principal."""
         from actors.settings import ActorSettings
+        from actors.worker import WorkerRefused
         from podium import composition, environment
         from podium.core.lifecycle import run_services
         from podium.core.settings import load_settings
 
+        if worker is not None and max_in_flight is not None:
+            err_console.print("--worker sets the steps in flight; drop --max-in-flight")
+            raise typer.Exit(2)
         kafka = _kafka(f"podium-actor-{agent}", "actor", agent=agent)
         settings = load_settings(ActorSettings)
         if max_in_flight is not None:
             settings = settings.model_copy(update={"max_in_flight": max_in_flight})
-        role = composition.ActorRole(kafka, [agent], settings, environment.policy_settings())
-        asyncio.run(run_services([role], grace_s=settings.grace_s + 5))
+        role = composition.ActorRole(
+            kafka, [agent], settings, environment.policy_settings(), worker=worker
+        )
+        try:
+            asyncio.run(run_services([role], grace_s=settings.grace_s + 5))
+        except* WorkerRefused as refused:
+            for error in refused.exceptions:
+                err_console.print(f"refused: {error}", highlight=False)
+            raise typer.Exit(1) from None
 
     @app.command(rich_help_panel=SERVICES)
     def scheduler() -> None:

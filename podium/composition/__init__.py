@@ -20,6 +20,7 @@ from actors.dispatcher import DispatcherService
 from actors.memory.stores import MemoryConfig, MemoryStores
 from actors.settings import ActorSettings, DispatcherSettings
 from actors.tools import PythonSandbox
+from actors.worker import worker_settings
 from ledger.service import LedgerService
 from ledger.settings import LedgerSettings
 from manifests.watcher import CatalogWatcher
@@ -163,8 +164,11 @@ class ActorRole:
         dispatcher_kafka: KafkaSettings | None = None,
         extra: list[Service] | None = None,
         follow_catalog: bool = False,
+        worker: str | None = None,
     ) -> None:
         self.name = "actors" if agents is None else f"actor:{','.join(agents)}"
+        self._worker = worker
+        """The applied `Worker` that bounds this replica (`actors/worker.py`)."""
         self._kafka = kafka
         self._agents = agents
         self._settings = settings
@@ -194,6 +198,15 @@ class ActorRole:
         authorizer: Authorizer | None = None
         tools: CatalogTools | None = None
         try:
+            if self._worker is not None:
+                self._settings = worker_settings(
+                    watcher.catalog, self._worker, self._agents or [], self._settings
+                )
+                log.info(
+                    "serving as Worker/%s: %d steps in flight",
+                    self._worker,
+                    self._settings.max_in_flight,
+                )
             authorizer = Authorizer(
                 kafka,
                 names,

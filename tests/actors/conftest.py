@@ -124,10 +124,11 @@ class Runtime:
         settings: ActorSettings = FAST_ACTOR,
         policy_settings: PolicySettings | None = None,
         sealing_key: X25519PublicKey | None = None,
+        worker: str | None = None,
     ) -> None:
         """Apply `paths` (Secrets sealed to `sealing_key`), then run the services as `podium dev`
         builds them (the composition root): the policy service, the dispatcher, and one actor
-        role serving `actors`."""
+        role serving `actors` (as Worker `worker`, when given)."""
         kafka, names = self.kafka, self.names
         await ensure_topics(kafka, names.core_topics())
         await self.apply(paths, sealing_key=sealing_key)
@@ -161,7 +162,9 @@ class Runtime:
             self.spawn(role.run(self.stop), role.name)
         agents = self.watcher.catalog.agents_in_systems() if actors is True else list(actors or [])
         if agents:
-            actor_role = composition.ActorRole(kafka, agents, settings, policy_settings)
+            actor_role = composition.ActorRole(
+                kafka, agents, settings, policy_settings, worker=worker
+            )
             self.spawn(actor_role.run(self.stop), actor_role.name)
 
     async def submit(
