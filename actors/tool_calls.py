@@ -134,6 +134,7 @@ async def _execute(
                     arguments=call.arguments,
                     idempotency_key=key,
                     timeout_s=max(0.1, run.remaining()),
+                    task_id=step.task_id,
                     agent=run.profile.name,
                 )
             )

@@ -14,8 +14,10 @@ class ToolInvocation(Struct, frozen=True, kw_only=True):
     """`task_id/step_id/call_index`: the same on every re-run of the call; HTTP tools get it as
     the `Idempotency-Key` header."""
     timeout_s: float = 30.0
+    task_id: str = ""
     agent: str = ""
-    """The agent making the call (the memory tools use its Memory)."""
+    """The task and the agent of the call: the memory tools use the agent's Memory, the tools
+    that receive Orloj's contract envelope both."""
 
 
 class ToolResult(Struct, frozen=True, kw_only=True):
