@@ -11,6 +11,7 @@ from actors.ports import CatalogSource
 from actors.providers.base import ToolSpec
 from actors.tools.base import ToolInvocation, ToolResult
 from actors.tools.credentials import OAuth2Tokens
+from actors.tools.options import ToolOptions
 from actors.tools.registry import ToolRegistry
 from actors.tools.sandbox import PythonSandbox
 from manifests.catalog import Catalog
@@ -29,9 +30,11 @@ class CatalogTools:
         python: PythonSandbox | None = None,
         sealing_key: X25519PrivateKey | None = None,
         memory: MemoryStores | None = None,
+        options: ToolOptions | None = None,
     ) -> None:
         self._source = source
         self._memory = MemoryTools(memory or MemoryStores())
+        self._options = options
         self._python = python
         self._sealing_key = sealing_key
         self._tokens = OAuth2Tokens()
@@ -49,7 +52,11 @@ class CatalogTools:
                 self._retired[id(self._registry)] = self._registry
             self._catalog = catalog
             self._registry = ToolRegistry.from_catalog(
-                catalog, python=self._python, sealing_key=self._sealing_key, tokens=self._tokens
+                catalog,
+                python=self._python,
+                sealing_key=self._sealing_key,
+                tokens=self._tokens,
+                options=self._options,
             )
         return self._registry
 

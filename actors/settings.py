@@ -110,6 +110,32 @@ class ActorSettings(_TransactionalConsumerSettings):
         default=4, ge=1, le=64, description="python tool calls running at once (child processes)"
     )
 
+    wasm_module_dir: Path | None = Field(
+        default=None,
+        description="the folder the `endpoint` of a `type: wasm` tool names its module in "
+        "(.wasm or .wat); unset: such tools are refused",
+    )
+    wasm_module: Path | None = Field(
+        default=None,
+        description="the module of `type: wasm` tools without an endpoint (Orloj's "
+        "--tool-wasm-module)",
+    )
+    wasm_entrypoint: str = Field(
+        default="run", min_length=1, description="the export a wasm tool call runs"
+    )
+    wasm_max_memory_mb: int = Field(
+        default=64, ge=1, le=4096, description="linear memory of one wasm tool call"
+    )
+    wasm_fuel: int = Field(
+        default=0, ge=0, description="instructions (fuel) of one wasm tool call; 0: unbounded"
+    )
+    grpc_tool_plaintext: bool = Field(
+        default=False, description="call `type: grpc` tools without TLS (default TLS)"
+    )
+    webhook_tool_poll_interval_s: float = Field(
+        default=2.0, gt=0, le=60, description="how often a webhook-callback tool is polled"
+    )
+
     @model_validator(mode="before")
     @classmethod
     def _refuse_replaced(cls, data: Any) -> Any:

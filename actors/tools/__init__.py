@@ -1,7 +1,9 @@
-"""Tools behind one Protocol: http, python, and the built-ins read-url and web-search."""
+"""Tools behind one Protocol: http, external, webhook-callback, grpc, wasm, python, and the
+built-ins read-url and web-search."""
 
 from actors.tools.base import ToolExecutor, ToolInvocation, ToolResult
 from actors.tools.http_executor import IDEMPOTENCY_HEADER, HttpToolExecutor
+from actors.tools.options import ToolOptions
 from actors.tools.python_executor import PythonToolExecutor
 from actors.tools.read_url import ReadUrlExecutor, html_to_text, is_public_address
 from actors.tools.redaction import redact_arguments
@@ -28,6 +30,7 @@ __all__ = [
     "SearchResult",
     "ToolExecutor",
     "ToolInvocation",
+    "ToolOptions",
     "ToolRegistry",
     "ToolResult",
     "ToolSchemaError",

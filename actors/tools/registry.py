@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
@@ -21,10 +22,14 @@ from actors.providers.base import ToolSpec
 from actors.tools import read_url, web_search
 from actors.tools.base import ToolExecutor, ToolInvocation, ToolResult
 from actors.tools.credentials import OAuth2Tokens, ToolCredentials
+from actors.tools.external_executor import ContractToolExecutor
+from actors.tools.grpc_executor import GrpcToolExecutor
 from actors.tools.http_executor import HttpToolExecutor
+from actors.tools.options import ToolOptions
 from actors.tools.python_executor import PythonToolExecutor
 from actors.tools.sandbox import PythonSandbox
 from actors.tools.schema import ArgumentValidator
+from actors.tools.wasm_executor import WasmToolExecutor
 from actors.tools.web_search import SearchBackend
 from manifests.builtins import BUILTIN_TOOLS
 from manifests.catalog import Catalog
@@ -71,8 +76,10 @@ class ToolRegistry:
         secrets: Mapping[str, Secret] | None = None,
         sealing_key: X25519PrivateKey | None = None,
         tokens: OAuth2Tokens | None = None,
+        options: ToolOptions | None = None,
     ) -> None:
         sandbox = python or PythonSandbox()
+        options = options or ToolOptions()
         opener = _Credentials(secrets or {}, sealing_key, tokens or OAuth2Tokens())
         self._entries: dict[str, _Entry] = {}
         manifests = dict(tools or {})
@@ -95,11 +102,18 @@ class ToolRegistry:
                 if manifest.spec.type == "python"
                 else None
             )
+            module = (
+                options.wasm_module_for(name, manifest.spec.endpoint)
+                if manifest.spec.type == "wasm"
+                else None
+            )
+            if isinstance(module, str):
+                refused, module = module, None
             if refused is not None:
                 log.warning("%s", refused)
                 self._unsupported[name] = refused
                 continue
-            self._entries[name] = _manifest_entry(name, manifest, sandbox, opener)
+            self._entries[name] = _manifest_entry(name, manifest, sandbox, opener, options, module)
 
     @classmethod
     def from_catalog(
@@ -110,6 +124,7 @@ class ToolRegistry:
         python: PythonSandbox | None = None,
         sealing_key: X25519PrivateKey | None = None,
         tokens: OAuth2Tokens | None = None,
+        options: ToolOptions | None = None,
     ) -> ToolRegistry:
         """The catalog's tools; `sealing_key` opens the Secrets their `auth` names, and `tokens`
         keeps OAuth2 tokens across the registries of successive catalogs."""
@@ -120,6 +135,7 @@ class ToolRegistry:
             secrets=catalog.secrets,
             sealing_key=sealing_key,
             tokens=tokens,
+            options=options,
         )
 
     def names(self) -> list[str]:
@@ -242,7 +258,12 @@ class _Credentials:
 
 
 def _manifest_entry(
-    name: str, manifest: Tool, sandbox: PythonSandbox, credentials: _Credentials
+    name: str,
+    manifest: Tool,
+    sandbox: PythonSandbox,
+    credentials: _Credentials,
+    options: ToolOptions,
+    module: Path | None,
 ) -> _Entry:
     spec = manifest.spec
     runtime = spec.runtime
@@ -258,6 +279,18 @@ def _manifest_entry(
             jitter=runtime.retry.jitter,
             credentials=credentials(name, manifest),
         )
+    elif spec.type in ("external", "webhook-callback"):
+        executor = ContractToolExecutor(
+            manifest,
+            credentials=credentials(name, manifest),
+            poll_interval_s=options.webhook_poll_interval_s,
+        )
+    elif spec.type == "grpc":
+        executor = GrpcToolExecutor(
+            manifest, plaintext=options.grpc_plaintext, credentials=credentials(name, manifest)
+        )
+    elif spec.type == "wasm" and module is not None:
+        executor = WasmToolExecutor(manifest, module, options)
     else:
         executor = PythonToolExecutor(
             name=name,

@@ -1,5 +1,6 @@
-"""`Tool`: an http, python or MCP tool, its runtime (timeout, retries) and, for http, Orloj's
-`auth` (a sealed Secret sent as a header, or exchanged for an OAuth2 token)."""
+"""`Tool`: an http, external, webhook-callback, grpc, wasm, python or MCP tool, its runtime
+(timeout, retries) and Orloj's `auth` (a sealed Secret sent as a header, or exchanged for an OAuth2
+token)."""
 
 from __future__ import annotations
 
@@ -20,6 +21,14 @@ from manifests.models.secrets import SecretRef, parse_secret_ref
 
 OAUTH2_KEYS = ("client_id", "client_secret")
 """The keys of the Secret an `oauth2_client_credentials` tool reads (Orloj's)."""
+
+AUTH_TYPES = frozenset({"http", "external", "webhook-callback", "grpc"})
+"""The tool types that send `auth` (as HTTP headers, or gRPC metadata)."""
+_URL_TYPES = frozenset({"http", "external", "webhook-callback"})
+_GRPC_TARGET = re.compile(r"^(dns:///)?[A-Za-z0-9._-]+:[0-9]{1,5}$|^\[[0-9A-Fa-f:.]+\]:[0-9]{1,5}$")
+"""Orloj's `host:port` of a grpc tool (a `dns:///` target too)."""
+_WASM_MODULE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_./-]*\.(wasm|wat)$")
+"""A wasm tool's module, a path under the operator's module folder."""
 
 _HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,256}$")
 """An HTTP header name (RFC 9110 token)."""
@@ -156,7 +165,10 @@ class ToolAuth(_Model):
 
 
 class ToolSpec(_Model):
-    type: Literal["http", "python", "mcp"] = "http"
+    type: Annotated[
+        Literal["http", "external", "webhook-callback", "grpc", "wasm", "python", "mcp"],
+        BeforeValidator(_profile),
+    ] = "http"
     endpoint: str | None = Field(default=None, min_length=1)
     description: str = ""
     input_schema: dict[str, Any] = {"type": "object"}
@@ -218,19 +230,36 @@ class ToolSpec(_Model):
 
     @model_validator(mode="after")
     def _by_type(self) -> ToolSpec:
-        if self.auth is not None and (self.type != "http" or self.endpoint is None):
-            # Refused rather than ignored: only an http tool with an endpoint sends it.
+        if self.auth is not None and (self.type not in AUTH_TYPES or self.endpoint is None):
+            # Refused rather than ignored: only these types with an endpoint send it.
             raise ValueError(
-                "`auth` applies to tools of type http with an `endpoint` only"
-                + (f" (this one is {self.type})" if self.type != "http" else "")
+                "`auth` applies to tools of type http, external, webhook-callback and grpc with "
+                "an `endpoint` only"
+                + (f" (this one is {self.type})" if self.type not in AUTH_TYPES else "")
             )
+        endpoint = self.endpoint
         # An http tool without an endpoint is allowed here only to configure a built-in
         # (`read-url`, `web-search`); `Tool` checks the name, which the spec does not know.
-        if self.type == "http":
-            if self.endpoint is not None and not re.match(r"^https?://", self.endpoint):
-                raise ValueError("a tool of type http needs `endpoint: http(s)://...`")
+        if self.type in _URL_TYPES:
+            needs = self.type != "http"
+            if (endpoint is None and needs) or (
+                endpoint is not None and not re.match(r"^https?://", endpoint)
+            ):
+                raise ValueError(f"a tool of type {self.type} needs `endpoint: http(s)://...`")
+        elif self.type == "grpc":
+            if not endpoint or not _GRPC_TARGET.match(endpoint):
+                raise ValueError("a tool of type grpc needs `endpoint: host:port`")
+        elif self.type == "wasm":
+            # Without an endpoint the operator's module runs (Orloj's --tool-wasm-module).
+            if endpoint is not None and (
+                not _WASM_MODULE.match(endpoint) or ".." in endpoint.split("/")
+            ):
+                raise ValueError(
+                    "the `endpoint` of a wasm tool names its module: a relative path ending in "
+                    ".wasm or .wat, without `..` (or no endpoint: the operator's module)"
+                )
         elif self.type == "python":
-            if not self.endpoint or not re.match(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$", self.endpoint):
+            if not endpoint or not re.match(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$", endpoint):
                 raise ValueError("a tool of type python needs `endpoint: module:function`")
         elif self.mcp_server is None:
             raise ValueError("a tool of type mcp needs `mcp_server: <McpServer>`")

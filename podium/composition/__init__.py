@@ -19,7 +19,7 @@ from actors.catalog_tools import CatalogTools
 from actors.dispatcher import DispatcherService
 from actors.memory.stores import MemoryConfig, MemoryStores
 from actors.settings import ActorSettings, DispatcherSettings
-from actors.tools import PythonSandbox
+from actors.tools import PythonSandbox, ToolOptions
 from actors.worker import worker_settings
 from ledger.service import LedgerService
 from ledger.settings import LedgerSettings
@@ -220,6 +220,7 @@ class ActorRole:
                 python=PythonSandbox.from_settings(self._settings),
                 sealing_key=self._sealing_key,
                 memory=MemoryStores(self._memory),
+                options=ToolOptions.from_settings(self._settings),
             )
             async with asyncio.TaskGroup() as group:
                 parts = [service.ready for service in self._extra]

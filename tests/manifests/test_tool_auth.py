@@ -139,9 +139,14 @@ def test_oauth2_names_both_missing_keys_and_an_absent_secret_once(tmp_path: Path
     [
         (
             "{type: python, endpoint: 'm:f', auth: {secretRef: tokens}}",
-            "`auth` applies to tools of type http with an `endpoint` only (this one is python)",
+            "`auth` applies to tools of type http, external, webhook-callback and grpc with an "
+            "`endpoint` only (this one is python)",
         ),
-        ("{auth: {secretRef: tokens}}", "`auth` applies to tools of type http with an `endpoint`"),
+        (
+            "{auth: {secretRef: tokens}}",
+            "`auth` applies to tools of type http, external, webhook-callback and grpc with an "
+            "`endpoint`",
+        ),
     ],
 )
 def test_auth_is_refused_where_nothing_would_send_it(
