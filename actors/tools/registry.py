@@ -85,7 +85,9 @@ class ToolRegistry:
         manifests = dict(tools or {})
         for name in sorted(builtins):
             manifest = manifests.get(name)
-            if manifest is not None and manifest.spec.endpoint:
+            # Only an http Tool without an endpoint configures the built-in; a wasm one (which
+            # runs the operator's module) replaces it.
+            if manifest is not None and (manifest.spec.endpoint or manifest.spec.type != "http"):
                 continue
             self._entries[name] = _builtin_entry(name, manifest, search_backend)
         self._unsupported: dict[str, str] = {}

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from actors.settings import ActorSettings
 from actors.tools import ToolInvocation, ToolOptions, ToolRegistry
 from tests.tools import wasm_guests
 from tests.tools.manifests_helpers import tool
@@ -179,3 +180,30 @@ async def test_modules_come_only_from_the_operator_folder(tmp_path: Path) -> Non
     unset = ToolRegistry(manifests)
     result = await unset.invoke(invocation("linked"))
     assert "PODIUM_ACTOR_WASM_MODULE_DIR, which is not set" in result.error
+
+
+async def test_a_wasm_tool_named_like_a_builtin_replaces_it() -> None:
+    manifest = tool("web-search", type="wasm", runtime={"timeout": "5s"})
+    tools = ToolRegistry(
+        {"web-search": manifest}, options=ToolOptions(wasm_module=wasm_guests.ORLOJ_REFERENCE)
+    )
+    result = await tools.invoke(invocation("web-search"))
+    await tools.aclose()
+    assert result.ok and result.content == "reference wasm module"
+
+
+def test_the_operator_settings_reach_the_tools(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("PODIUM_ACTOR_WASM_MODULE_DIR", str(tmp_path))
+    monkeypatch.setenv("PODIUM_ACTOR_WASM_ENTRYPOINT", "_start")
+    monkeypatch.setenv("PODIUM_ACTOR_WASM_FUEL", "5000")
+    monkeypatch.setenv("PODIUM_ACTOR_GRPC_TOOL_PLAINTEXT", "true")
+    options = ToolOptions.from_settings(ActorSettings())
+    assert options.wasm_module_dir == tmp_path and options.wasm_module is None
+    assert (options.wasm_entrypoint, options.wasm_fuel, options.grpc_plaintext) == (
+        "_start",
+        5000,
+        True,
+    )
+    assert options.webhook_poll_interval_s == 2.0 and options.wasm_max_memory_mb == 64
