@@ -129,6 +129,9 @@ class ActorSettings(_TransactionalConsumerSettings):
     wasm_fuel: int = Field(
         default=0, ge=0, description="instructions (fuel) of one wasm tool call; 0: unbounded"
     )
+    wasm_workers: int = Field(
+        default=4, ge=1, le=64, description="wasm tool calls running at once (threads)"
+    )
     grpc_tool_plaintext: bool = Field(
         default=False, description="call `type: grpc` tools without TLS (default TLS)"
     )

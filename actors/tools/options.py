@@ -3,7 +3,8 @@ where wasm modules come from and their limits, and whether gRPC tools may be pla
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import asyncio
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from actors.settings import ActorSettings
@@ -19,8 +20,15 @@ class ToolOptions:
     wasm_max_memory_mb: int = 64
     wasm_fuel: int = 0
     """Instructions (wasmtime fuel) a call may run; 0: only the timeout bounds it."""
+    wasm_workers: int = 4
+    """Wasm calls running at once (each in a thread); the others wait, within their timeout."""
     grpc_plaintext: bool = False
     webhook_poll_interval_s: float = 2.0
+    wasm_slots: asyncio.Semaphore = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        # Shared by every registry made with these options: the bound is per actor process.
+        object.__setattr__(self, "wasm_slots", asyncio.Semaphore(self.wasm_workers))
 
     @classmethod
     def from_settings(cls, settings: ActorSettings) -> ToolOptions:
@@ -30,6 +38,7 @@ class ToolOptions:
             wasm_entrypoint=settings.wasm_entrypoint,
             wasm_max_memory_mb=settings.wasm_max_memory_mb,
             wasm_fuel=settings.wasm_fuel,
+            wasm_workers=settings.wasm_workers,
             grpc_plaintext=settings.grpc_tool_plaintext,
             webhook_poll_interval_s=settings.webhook_tool_poll_interval_s,
         )

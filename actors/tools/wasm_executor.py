@@ -53,7 +53,8 @@ class WasmToolExecutor:
             # The deadline interrupts the guest; a cancelled call interrupts it at once.
             timer = loop.call_later(budget_s, engine.increment_epoch)
             try:
-                stdout = await asyncio.to_thread(self._run, engine, invocation, done)
+                async with self.options.wasm_slots:
+                    stdout = await asyncio.to_thread(self._run, engine, invocation, done)
             finally:
                 timer.cancel()
                 if not done.is_set():

@@ -207,3 +207,20 @@ def test_the_operator_settings_reach_the_tools(
         True,
     )
     assert options.webhook_poll_interval_s == 2.0 and options.wasm_max_memory_mb == 64
+
+
+async def test_wasm_calls_at_once_are_bounded(tmp_path: Path) -> None:
+    echo = wasm_guests.fixed('{"contract_version":"v1","status":"ok","output":"x"}')
+    tools = registry(
+        tmp_path, {"spin": wasm_guests.LOOP, "echo": echo}, timeout="1s", wasm_workers=1
+    )
+    options = tools._entries["spin"].executor.options  # type: ignore[attr-defined]
+    spinning = asyncio.create_task(tools.invoke(invocation("spin")))
+    deadline = time.monotonic() + 10
+    while not options.wasm_slots.locked():
+        assert time.monotonic() < deadline
+        await asyncio.sleep(0.01)
+    waiting = await tools.invoke(invocation("echo", timeout_s=0.3))
+    assert not waiting.ok and "timed out" in waiting.content
+    assert not (await spinning).ok
+    assert (await tools.invoke(invocation("echo"))).content == "x"  # the slot is free again
