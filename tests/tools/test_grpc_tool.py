@@ -173,3 +173,12 @@ async def test_an_error_answer_carries_the_tool_code() -> None:
     assert result.content == "tool lookup failed (index_offline): maintenance"
     assert len(server.requests) == 3
     assert [r["attempt"] for r in server.requests] == [1, 2, 3]
+
+
+async def test_tls_is_the_default(proto_server: ToolServer) -> None:
+    manifest = tool("lookup", type="grpc", endpoint=proto_server.target, runtime={"timeout": "2s"})
+    tools = ToolRegistry({"lookup": manifest})  # no PODIUM_ACTOR_GRPC_TOOL_PLAINTEXT
+    result = await tools.invoke(invocation())
+    await tools.aclose()
+    assert not result.ok and result.content == "tool lookup is unreachable"
+    assert proto_server.requests == []
