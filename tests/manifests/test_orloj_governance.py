@@ -46,9 +46,10 @@ def test_orlojs_governance_examples_validate_on_their_own() -> None:
     assert worker.spec.capabilities.supported_models == ["gpt-4o"]
 
 
-def test_the_wasm_reference_tool_fails_only_on_its_type() -> None:
+def test_the_wasm_reference_tool_validates_with_its_governance_fields() -> None:
+    """capabilities, isolation_mode wasm and the retry fields, on a tool of type wasm."""
     messages = [e.message for e in load_paths([WASM]).errors]
-    assert len(messages) == 1 and "spec.type" in messages[0] and "wasm" in messages[0], messages
+    assert messages == []
 
 
 def test_role_permissions_are_trimmed_and_deduplicated_ignoring_case(tmp_path: Path) -> None:
