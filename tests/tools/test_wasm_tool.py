@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 from pathlib import Path
 
 import pytest
 
 from actors.settings import ActorSettings
 from actors.tools import ToolInvocation, ToolOptions, ToolRegistry
+from tests.helpers import scaled, wait_until
 from tests.tools import wasm_guests
 from tests.tools.manifests_helpers import tool
 
@@ -76,13 +76,12 @@ async def test_a_trap_fails_the_call_naming_it(tmp_path: Path) -> None:
 
 async def test_an_endless_guest_is_interrupted_at_its_timeout(tmp_path: Path) -> None:
     tools = registry(tmp_path, {"spin": wasm_guests.LOOP}, timeout="0.5s", attempts=2)
-    started = time.monotonic()
-    result = await tools.invoke(invocation("spin"))
-    elapsed = time.monotonic() - started
+    # The guest never ends by itself: the call returning at all is the interrupt working (the
+    # deadline only keeps a broken interrupt from hanging the suite).
+    result = await asyncio.wait_for(tools.invoke(invocation("spin")), scaled(120))
     assert not result.ok
     assert result.content.startswith("tool spin timed out")
     assert "timeout" in result.error
-    assert elapsed < 5  # two attempts of 0.5 s, each interrupted
 
 
 async def test_a_cancelled_call_stops_its_guest(tmp_path: Path) -> None:
@@ -216,10 +215,7 @@ async def test_wasm_calls_at_once_are_bounded(tmp_path: Path) -> None:
     )
     options = tools._entries["spin"].executor.options  # type: ignore[attr-defined]
     spinning = asyncio.create_task(tools.invoke(invocation("spin")))
-    deadline = time.monotonic() + 10
-    while not options.wasm_slots.locked():
-        assert time.monotonic() < deadline
-        await asyncio.sleep(0.01)
+    await wait_until(options.wasm_slots.locked, timeout=30, interval=0.01, message="the slot")
     waiting = await tools.invoke(invocation("echo", timeout_s=0.3))
     assert not waiting.ok and "timed out" in waiting.content
     assert not (await spinning).ok
