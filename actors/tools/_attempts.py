@@ -7,6 +7,7 @@ import logging
 from collections.abc import Awaitable, Callable
 
 from actors.tools.base import ToolInvocation, ToolResult
+from manifests.models import ToolRuntime
 from podium.core.errors import TransientError
 from podium.core.retry import Jitter, retry_transient
 
@@ -81,3 +82,20 @@ async def run_attempts(
             error=f"{type(exc).__name__}: {exc}",
         )
     return ToolResult(ok=True, content=content)
+
+
+async def run_runtime_attempts(
+    invocation: ToolInvocation, attempt: Callable[[float], Awaitable[str]], runtime: ToolRuntime
+) -> ToolResult:
+    """`run_attempts` as a Tool's `runtime` says: its timeout per attempt and its whole `retry`
+    (attempts, backoff, `max_backoff`, `jitter`)."""
+    retry = runtime.retry
+    return await run_attempts(
+        invocation,
+        attempt,
+        attempt_timeout_s=runtime.timeout_s,
+        max_attempts=retry.max_attempts,
+        backoff_s=retry.backoff,
+        max_backoff_s=retry.max_backoff_s,
+        jitter=retry.jitter,
+    )

@@ -22,6 +22,7 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from actors.settings import SEALING_KEY_SETTING
 from actors.tools._attempts import RetryableToolFailure, ToolFailure
+from actors.tools.base import ToolResult
 from manifests.models import Secret, ToolAuth
 from manifests.sealing import SealingError, open_text
 
@@ -220,3 +221,14 @@ def _mask_cut_tail(text: str, values: set[str]) -> str:
                 longest = size
                 break
     return text[:-longest] + MASK if longest else text
+
+
+def masked(result: ToolResult, credentials: ToolCredentials | None) -> ToolResult:
+    """`result` with the values `credentials` sent masked in its content and error."""
+    if credentials is None or not credentials.masks:
+        return result
+    return ToolResult(
+        ok=result.ok,
+        content=credentials.mask(result.content),
+        error=credentials.mask(result.error),
+    )

@@ -22,9 +22,9 @@ import httpx
 
 from actors.providers.errors import parse_retry_after
 from actors.tools import contract
-from actors.tools._attempts import RetryableToolFailure, ToolFailure, run_attempts
+from actors.tools._attempts import RetryableToolFailure, ToolFailure, run_runtime_attempts
 from actors.tools.base import ToolInvocation, ToolResult
-from actors.tools.credentials import ToolCredentials
+from actors.tools.credentials import ToolCredentials, masked
 from actors.tools.http_executor import IDEMPOTENCY_HEADER, MAX_ERROR_CHARS, read_capped_text
 from manifests.models import Tool
 
@@ -83,21 +83,7 @@ class ContractToolExecutor:
                 return contract.parse_response(self.name, body)
             return await self._poll(str(envelope["request_id"]), headers, deadline)
 
-        result = await run_attempts(
-            invocation,
-            attempt,
-            attempt_timeout_s=runtime.timeout_s,
-            max_attempts=runtime.retry.max_attempts,
-            backoff_s=runtime.retry.backoff,
-        )
-        credentials = self.credentials
-        if credentials is None or not credentials.masks:
-            return result
-        return ToolResult(
-            ok=result.ok,
-            content=credentials.mask(result.content),
-            error=credentials.mask(result.error),
-        )
+        return masked(await run_runtime_attempts(invocation, attempt, runtime), self.credentials)
 
     async def _poll(self, request_id: str, headers: dict[str, str], deadline: float) -> str:
         url = self.endpoint.rstrip("/") + "/" + request_id

@@ -22,9 +22,9 @@ from google.protobuf import descriptor_pb2, descriptor_pool, json_format, messag
 from grpc_reflection.v1alpha import reflection_pb2
 
 from actors.tools import contract
-from actors.tools._attempts import RetryableToolFailure, ToolFailure, run_attempts
+from actors.tools._attempts import RetryableToolFailure, ToolFailure, run_runtime_attempts
 from actors.tools.base import ToolInvocation, ToolResult
-from actors.tools.credentials import ToolCredentials
+from actors.tools.credentials import ToolCredentials, masked
 from manifests.models import Tool
 
 SERVICE = "orloj.tool.v1.ToolService"
@@ -110,21 +110,7 @@ class GrpcToolExecutor:
             except grpc.aio.AioRpcError as exc:
                 raise self._failure(exc) from exc
 
-        result = await run_attempts(
-            invocation,
-            attempt,
-            attempt_timeout_s=runtime.timeout_s,
-            max_attempts=runtime.retry.max_attempts,
-            backoff_s=runtime.retry.backoff,
-        )
-        credentials = self.credentials
-        if credentials is None or not credentials.masks:
-            return result
-        return ToolResult(
-            ok=result.ok,
-            content=credentials.mask(result.content),
-            error=credentials.mask(result.error),
-        )
+        return masked(await run_runtime_attempts(invocation, attempt, runtime), self.credentials)
 
     @property
     def _channel(self) -> grpc.aio.Channel:

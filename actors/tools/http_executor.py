@@ -16,7 +16,7 @@ import httpx
 from actors.providers.errors import parse_retry_after
 from actors.tools._attempts import RetryableToolFailure, ToolFailure, run_attempts
 from actors.tools.base import ToolInvocation, ToolResult
-from actors.tools.credentials import ToolCredentials
+from actors.tools.credentials import ToolCredentials, masked
 from podium.core.retry import Jitter
 
 MAX_RESULT_CHARS = 100_000
@@ -105,13 +105,7 @@ class HttpToolExecutor:
             max_backoff_s=self.max_backoff_s,
             jitter=self.jitter,
         )
-        if credentials is None or not credentials.masks:
-            return result
-        return ToolResult(
-            ok=result.ok,
-            content=credentials.mask(result.content),
-            error=credentials.mask(result.error),
-        )
+        return masked(result, credentials)
 
     async def aclose(self) -> None:
         if self._own_client:

@@ -26,7 +26,7 @@ from typing import Any
 import wasmtime
 
 from actors.tools import contract
-from actors.tools._attempts import RetryableToolFailure, ToolFailure, run_attempts
+from actors.tools._attempts import RetryableToolFailure, ToolFailure, run_runtime_attempts
 from actors.tools.base import ToolInvocation, ToolResult
 from actors.tools.options import ToolOptions
 from manifests.models import Tool
@@ -61,13 +61,7 @@ class WasmToolExecutor:
                     engine.increment_epoch()
             return _output(self.name, stdout)
 
-        return await run_attempts(
-            invocation,
-            attempt,
-            attempt_timeout_s=runtime.timeout_s,
-            max_attempts=runtime.retry.max_attempts,
-            backoff_s=runtime.retry.backoff,
-        )
+        return await run_runtime_attempts(invocation, attempt, runtime)
 
     async def aclose(self) -> None:
         return None

@@ -199,3 +199,35 @@ async def test_webhook_callback_failure_result_is_reported(fake_server: FakeHTTP
     result = await tools.invoke(invocation("svc"))
     await tools.aclose()
     assert not result.ok and result.content == "tool svc failed (ci_failed): 3 tests failed"
+
+
+async def test_the_retry_waits_follow_max_backoff_and_jitter(fake_server: FakeHTTPServer) -> None:
+    """`backoff: 60s` capped by `max_backoff: 0.05s`, without jitter: the two retries wait
+    0.05 s each and the call succeeds well within its 20 s; with the cap or the jitter ignored
+    the first wait alone would be drawn up to minutes and the call would run out of time."""
+    failure = {
+        "status": "error",
+        "error": {"code": "busy", "reason": "busy", "retryable": True, "message": "later"},
+    }
+    fake_server.queue(Reply(body=failure), Reply(body=failure), Reply(body=ok("done")))
+    manifest = tool(
+        "svc",
+        type="external",
+        endpoint=fake_server.url + "/execute",
+        runtime={
+            "timeout": "5s",
+            "retry": {
+                "max_attempts": 3,
+                "backoff": "60s",
+                "max_backoff": "0.05s",
+                "jitter": "none",
+            },
+        },
+    )
+    tools = ToolRegistry({"svc": manifest}, options=ToolOptions())
+    try:
+        result = await tools.invoke(invocation("svc", timeout_s=20))
+    finally:
+        await tools.aclose()
+    assert result.ok, result
+    assert result.content == "done" and len(fake_server.requests) == 3
